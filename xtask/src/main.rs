@@ -1,2 +1,58 @@
-//! Project automation. `cargo xtask ci` runs what CI runs.
-fn main() {}
+//! Project automation: `cargo xtask <task>`. The only build tool besides cargo itself.
+//!
+//! - `ci`: what CI runs: format check, clippy with warnings denied, `cargo bench --no-run`,
+//!   doctests and every test (nextest when installed, else `cargo test`).
+//! - `bench`: runs the criterion benches (`-- --quick` style arguments pass through).
+
+use anyhow::{bail, Result};
+use xshell::{cmd, Shell};
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let sh = Shell::new()?;
+    sh.change_dir(project_root());
+    match args.first().map(String::as_str) {
+        Some("ci") => ci(&sh),
+        Some("bench") => {
+            let rest = &args[1..];
+            cmd!(sh, "cargo bench -p tim-benches -- {rest...}").run()?;
+            Ok(())
+        }
+        _ => {
+            eprintln!("usage: cargo xtask <ci | bench [criterion args]>");
+            bail!("unknown task")
+        }
+    }
+}
+
+fn ci(sh: &Shell) -> Result<()> {
+    step("format check");
+    cmd!(sh, "cargo fmt --all -- --check").run()?;
+    step("clippy");
+    cmd!(sh, "cargo clippy --workspace --all-targets --locked -- -D warnings").run()?;
+    step("benches compile");
+    cmd!(sh, "cargo bench --workspace --locked --no-run").run()?;
+    // Tests last, so that the run closes on the test runner's summary line.
+    if cmd!(sh, "cargo nextest --version").quiet().ignore_stdout().ignore_stderr().run().is_ok() {
+        step("doctests");
+        cmd!(sh, "cargo test --workspace --locked --doc").run()?;
+        step("tests (nextest)");
+        cmd!(sh, "cargo nextest run --workspace --locked --no-fail-fast").run()?;
+    } else {
+        step("tests");
+        cmd!(sh, "cargo test --workspace --locked --no-fail-fast").run()?;
+    }
+    step("done");
+    Ok(())
+}
+
+fn step(name: &str) {
+    eprintln!("\n==> xtask ci: {name}");
+}
+
+fn project_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace root")
+        .to_path_buf()
+}

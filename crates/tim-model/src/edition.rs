@@ -96,6 +96,8 @@ pub struct Limits {
     pub allow_equal_send_time: bool,
     /// Most messages `group_msg_get_simple` returns in one call (20).
     pub history_page_max: usize,
+    /// Most groups one `get_group_info` request may name (50).
+    pub group_info_max_ids: usize,
     /// Largest request body in bytes the server reads before answering with an envelope error.
     pub max_body_bytes: usize,
 }
@@ -119,6 +121,7 @@ impl Limits {
                 recent_contact_flag: false,
                 allow_equal_send_time: true,
                 history_page_max: 20,
+                group_info_max_ids: 50,
                 max_body_bytes: 1 << 20,
             },
             Edition::Current => Limits {
@@ -137,6 +140,7 @@ impl Limits {
                 recent_contact_flag: true,
                 allow_equal_send_time: true,
                 history_page_max: 20,
+                group_info_max_ids: 50,
                 max_body_bytes: 1 << 20,
             },
         }

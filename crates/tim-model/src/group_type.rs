@@ -84,3 +84,35 @@ impl<'de> Deserialize<'de> for GroupType {
         Ok(GroupType::parse(&s))
     }
 }
+
+/// A member's role in a group (`Owner`, `Admin`, `Member`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// The group owner.
+    Owner,
+    /// An admin.
+    Admin,
+    /// An ordinary member.
+    Member,
+}
+
+impl Role {
+    /// The wire name (`Owner`, `Admin`, `Member`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Owner => "Owner",
+            Role::Admin => "Admin",
+            Role::Member => "Member",
+        }
+    }
+
+    /// Parses a wire name; unknown names are `None`.
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "Owner" => Some(Role::Owner),
+            "Admin" => Some(Role::Admin),
+            "Member" => Some(Role::Member),
+            _ => None,
+        }
+    }
+}

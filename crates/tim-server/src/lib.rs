@@ -1,1 +1,80 @@
-//! Reference server (under construction).
+//! Reference server for Tencent Cloud IM's `import_group_msg` API family.
+//!
+//! Code map: [`http`] (thin handlers) → [`gateway`] (sdkappid, UserSig, admin, rate limit) →
+//! [`service`] (API rules, no HTTP) → [`store`] (SQLite or memory, behind a trait). [`error`]
+//! holds the one mapping from failures to Tencent codes; [`config`] the command-line contract;
+//! [`clock`] the injected time.
+
+pub mod clock;
+pub mod config;
+pub mod error;
+pub mod gateway;
+pub mod http;
+pub mod service;
+pub mod store;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use clock::{Clock, SystemClock};
+use config::{DataLocation, ServerConfig};
+use gateway::{AppCredentials, Gateway};
+use service::{Service, ServiceConfig};
+use store::memory::MemoryStore;
+use store::sqlite::SqliteStore;
+use store::Store;
+
+/// Opens the store a configuration names.
+pub fn open_store(data: &DataLocation) -> anyhow::Result<Arc<dyn Store>> {
+    Ok(match data {
+        DataLocation::Memory => Arc::new(MemoryStore::new()),
+        DataLocation::File(path) => Arc::new(
+            SqliteStore::open(path)
+                .map_err(|e| anyhow::anyhow!("cannot open data file {}: {e}", path.display()))?,
+        ),
+    })
+}
+
+/// Builds the router for `config` over `store`, reading time from `clock`.
+pub fn app(config: &ServerConfig, store: Arc<dyn Store>, clock: Arc<dyn Clock>, rng_seed: Option<u64>) -> axum::Router {
+    let service = Service::new(
+        store,
+        Arc::clone(&clock),
+        ServiceConfig {
+            limits: config.limits.clone(),
+            restricted_words: config.restricted_words.clone(),
+            rng_seed,
+        },
+    );
+    let gateway = Gateway::new(
+        AppCredentials {
+            sdkappid: config.sdkappid,
+            secret_key: config.secret_key.clone(),
+            admins: config.admins.clone(),
+        },
+        clock,
+        config.limits.requests_per_second,
+    );
+    http::router(http::AppState {
+        service: Arc::new(service),
+        gateway: Arc::new(gateway),
+    })
+}
+
+/// Serves `config` until `shutdown` completes; `on_listening` gets the bound address first.
+pub async fn serve(
+    config: ServerConfig,
+    on_listening: impl FnOnce(SocketAddr),
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let store = open_store(&config.data)?;
+    let router = app(&config, store, Arc::new(SystemClock), None);
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
+    on_listening(listener.local_addr()?);
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    Ok(())
+}

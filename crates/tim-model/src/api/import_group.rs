@@ -8,6 +8,19 @@ use super::{ApiRequest, AppDefinedData, Extra};
 use crate::endpoint::Command;
 use crate::group_type::GroupType;
 
+/// Longest `Name`, in UTF-8 bytes (digest §4.1).
+pub const NAME_MAX_BYTES: usize = 30;
+/// Longest `Introduction`, in UTF-8 bytes.
+pub const INTRODUCTION_MAX_BYTES: usize = 240;
+/// Longest `Notification`, in UTF-8 bytes.
+pub const NOTIFICATION_MAX_BYTES: usize = 300;
+/// Longest `FaceUrl`, in UTF-8 bytes.
+pub const FACE_URL_MAX_BYTES: usize = 100;
+/// The `ApplyJoinOption` values (digest §4.2); `NeedPermission` is the default.
+pub const APPLY_JOIN_OPTIONS: [&str; 3] = ["FreeAccess", "NeedPermission", "DisableApply"];
+/// The default `ApplyJoinOption`.
+pub const DEFAULT_APPLY_JOIN_OPTION: &str = "NeedPermission";
+
 /// Profile fields shared by `import_group` and `create_group`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GroupProfile {

@@ -1,0 +1,249 @@
+//! Configuration: command-line flags, `TIM_*` environment variables and an optional TOML file,
+//! in that order of precedence, over documented development defaults.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use clap::Parser;
+use serde::Deserialize;
+use tim_model::edition::FailureScope;
+use tim_model::usersig::SecretKey;
+use tim_model::{Edition, Limits};
+
+/// Development SDKAppID used when none is configured.
+pub const DEV_SDKAPPID: u64 = 1_400_000_000;
+/// Development admin used when none is configured.
+pub const DEV_ADMIN: &str = "administrator";
+/// Development secret key used when none is configured: the digest's published test key, like
+/// Azurite's well-known account key. Never use it outside development.
+pub const DEV_SECRET_KEY: &str = "5bd2850fff3ecb11d7c805251c51ee463a25727bddc2385f3fa8bfee1bb93b5e";
+/// Default listen address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// Default data file of the embedded store.
+pub const DEFAULT_DATA: &str = "tim-server.db";
+
+/// Command-line flags of `tim-server`.
+#[derive(Debug, Parser)]
+#[command(name = "tim-server", version, about = "Reference server for Tencent Cloud IM's import_group_msg API family")]
+pub struct Args {
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, env = "TIM_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// SDKAppID of the emulated app.
+    #[arg(long, env = "TIM_SDKAPPID")]
+    pub sdkappid: Option<u64>,
+    /// App admin identifier; repeat for several (env: comma-separated).
+    #[arg(long = "admin", env = "TIM_ADMINS", value_delimiter = ',')]
+    pub admins: Vec<String>,
+    /// UserSig v2 secret key of the app.
+    #[arg(long, env = "TIM_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<String>,
+    /// SQLite data file of the embedded store.
+    #[arg(long, env = "TIM_DATA", conflicts_with = "memory")]
+    pub data: Option<PathBuf>,
+    /// Keep everything in memory (lost on exit).
+    #[arg(long, env = "TIM_MEMORY")]
+    pub memory: bool,
+    /// API edition to emulate: seed (20 msgs, 100/s) or current (7 msgs, 200/s).
+    #[arg(long, env = "TIM_EDITION")]
+    pub edition: Option<Edition>,
+    /// Requests per second per app and API, or `off`; defaults to the edition's quota.
+    #[arg(long, env = "TIM_RATE_LIMIT")]
+    pub rate_limit: Option<RateLimit>,
+    /// A restricted word (80001); repeat for several (env: comma-separated).
+    #[arg(long = "restricted-word", env = "TIM_RESTRICTED_WORDS", value_delimiter = ',')]
+    pub restricted_words: Vec<String>,
+    /// TOML configuration file.
+    #[arg(long, env = "TIM_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+/// A rate limit setting: a number per second, or off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateLimit {
+    /// N requests per second.
+    PerSecond(u32),
+    /// No limit.
+    Off,
+}
+
+impl std::str::FromStr for RateLimit {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "off" => Ok(RateLimit::Off),
+            n => match n.parse::<u32>() {
+                Ok(0) | Err(_) => Err(format!("{n:?} is not a positive number of requests per second or \"off\"")),
+                Ok(v) => Ok(RateLimit::PerSecond(v)),
+            },
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for RateLimit {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            N(u32),
+            S(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::N(n) => n.to_string().parse(),
+            Raw::S(s) => s.parse(),
+        }
+        .map_err(serde::de::Error::custom)
+    }
+}
+
+/// The TOML file: the same settings as the flags, plus `[limits]` overrides.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// See [`Args::listen`].
+    pub listen: Option<SocketAddr>,
+    /// See [`Args::sdkappid`].
+    pub sdkappid: Option<u64>,
+    /// See [`Args::admins`].
+    pub admins: Option<Vec<String>>,
+    /// See [`Args::secret_key`].
+    pub secret_key: Option<String>,
+    /// See [`Args::data`].
+    pub data: Option<PathBuf>,
+    /// See [`Args::memory`].
+    pub memory: Option<bool>,
+    /// See [`Args::edition`].
+    pub edition: Option<Edition>,
+    /// See [`Args::rate_limit`].
+    pub rate_limit: Option<RateLimit>,
+    /// See [`Args::restricted_words`].
+    pub restricted_words: Option<Vec<String>>,
+    /// Overrides of the edition's limits.
+    #[serde(default)]
+    pub limits: LimitOverrides,
+}
+
+/// Optional overrides of [`Limits`] fields.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitOverrides {
+    /// [`Limits::msgs_per_request`].
+    pub msgs_per_request: Option<usize>,
+    /// [`Limits::msg_max_bytes`].
+    pub msg_max_bytes: Option<usize>,
+    /// [`Limits::members_per_request`].
+    pub members_per_request: Option<usize>,
+    /// [`Limits::dedup_window_secs`].
+    pub dedup_window_secs: Option<i64>,
+    /// [`Limits::failure_scope`].
+    pub failure_scope: Option<FailureScope>,
+    /// [`Limits::allow_equal_send_time`].
+    pub allow_equal_send_time: Option<bool>,
+    /// [`Limits::max_body_bytes`].
+    pub max_body_bytes: Option<usize>,
+}
+
+impl LimitOverrides {
+    fn apply(&self, l: &mut Limits) {
+        macro_rules! set {
+            ($($f:ident),*) => { $( if let Some(v) = self.$f.clone() { l.$f = v; } )* };
+        }
+        set!(msgs_per_request, msg_max_bytes, members_per_request, dedup_window_secs, failure_scope, allow_equal_send_time, max_body_bytes);
+    }
+}
+
+/// Where the data lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DataLocation {
+    /// A SQLite file.
+    File(PathBuf),
+    /// In memory.
+    Memory,
+}
+
+/// The resolved configuration.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Listen address.
+    pub listen: SocketAddr,
+    /// SDKAppID.
+    pub sdkappid: u64,
+    /// Admin identifiers.
+    pub admins: BTreeSet<String>,
+    /// Secret key.
+    pub secret_key: SecretKey,
+    /// Store location.
+    pub data: DataLocation,
+    /// Limits in force (edition plus overrides).
+    pub limits: Limits,
+    /// Restricted words.
+    pub restricted_words: Vec<String>,
+    /// Settings that fell back to development defaults (to warn about).
+    pub dev_defaults: Vec<&'static str>,
+}
+
+impl ServerConfig {
+    /// Resolves flags and environment (already in `args`) over the TOML file over defaults.
+    pub fn resolve(args: Args) -> anyhow::Result<ServerConfig> {
+        let file = match &args.config {
+            Some(p) => read_file(p)?,
+            None => FileConfig::default(),
+        };
+        let mut dev_defaults = Vec::new();
+        let sdkappid = args.sdkappid.or(file.sdkappid).unwrap_or_else(|| {
+            dev_defaults.push("sdkappid");
+            DEV_SDKAPPID
+        });
+        let admins: BTreeSet<String> = if !args.admins.is_empty() {
+            args.admins.into_iter().collect()
+        } else if let Some(a) = file.admins {
+            a.into_iter().collect()
+        } else {
+            dev_defaults.push("admin");
+            [DEV_ADMIN.to_owned()].into()
+        };
+        let secret_key = SecretKey::new(args.secret_key.or(file.secret_key).unwrap_or_else(|| {
+            dev_defaults.push("secret-key");
+            DEV_SECRET_KEY.to_owned()
+        }));
+        let data = if args.memory || (args.data.is_none() && file.memory == Some(true)) {
+            DataLocation::Memory
+        } else {
+            DataLocation::File(args.data.or(file.data).unwrap_or_else(|| PathBuf::from(DEFAULT_DATA)))
+        };
+        let edition = args.edition.or(file.edition).unwrap_or_default();
+        let mut limits = edition.limits();
+        file.limits.apply(&mut limits);
+        match args.rate_limit.or(file.rate_limit) {
+            Some(RateLimit::Off) => limits.requests_per_second = None,
+            Some(RateLimit::PerSecond(n)) => limits.requests_per_second = Some(n),
+            None => {}
+        }
+        let restricted_words = if !args.restricted_words.is_empty() {
+            args.restricted_words
+        } else {
+            file.restricted_words.unwrap_or_default()
+        };
+        Ok(ServerConfig {
+            listen: args
+                .listen
+                .or(file.listen)
+                .unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("valid default address")),
+            sdkappid,
+            admins,
+            secret_key,
+            data,
+            limits,
+            restricted_words,
+            dev_defaults,
+        })
+    }
+}
+
+fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
+    use anyhow::Context as _;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read config file {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("config file {} is not valid", path.display()))
+}

@@ -1,0 +1,88 @@
+//! The REST gateway: who is calling, may they, and how often (digest §2, §3.3, §7 Q18).
+//!
+//! Order: sdkappid present (60012) → sdkappid well-formed (60002) and known (70020) → usersig
+//! (70002, 70003, 70014, 70013, 70001, 70009) → admin (60010). Rate limiting (60007) is separate
+//! because it needs the command, which the router resolves after authentication.
+
+use std::collections::BTreeSet;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use tim_model::usersig::{self, SecretKey};
+use tim_model::{Command, CommonQuery};
+
+use crate::clock::Clock;
+use crate::error::ApiError;
+
+/// An authenticated caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// The app.
+    pub sdkappid: u64,
+    /// The admin identifier.
+    pub identifier: String,
+}
+
+/// The app this server emulates and its credentials (`Debug` hides the key).
+#[derive(Debug, Clone)]
+pub struct AppCredentials {
+    /// The SDKAppID.
+    pub sdkappid: u64,
+    /// The UserSig v2 secret key.
+    pub secret_key: SecretKey,
+    /// App admin identifiers.
+    pub admins: BTreeSet<String>,
+}
+
+/// Authentication and rate limiting.
+pub struct Gateway {
+    app: AppCredentials,
+    clock: Arc<dyn Clock>,
+    limiter: Option<(u32, DefaultKeyedRateLimiter<(u64, Command)>)>,
+}
+
+impl Gateway {
+    /// A gateway for `app`; `requests_per_second` of `None` turns rate limiting off.
+    pub fn new(app: AppCredentials, clock: Arc<dyn Clock>, requests_per_second: Option<u32>) -> Self {
+        let limiter = requests_per_second
+            .and_then(NonZeroU32::new)
+            .map(|n| (n.get(), RateLimiter::keyed(Quota::per_second(n))));
+        Gateway { app, clock, limiter }
+    }
+
+    /// Authenticates the common query of a request.
+    pub fn authenticate(&self, q: &CommonQuery) -> Result<Caller, ApiError> {
+        let raw = q.sdkappid.as_deref().filter(|s| !s.is_empty()).ok_or(ApiError::SdkAppIdMissing)?;
+        let sdkappid: u64 = raw.parse().map_err(|_| ApiError::SdkAppIdMalformed(raw.to_owned()))?;
+        if sdkappid != self.app.sdkappid {
+            return Err(ApiError::UnknownApp(sdkappid));
+        }
+        let usersig = q.usersig.as_deref().unwrap_or("");
+        if usersig.is_empty() {
+            return Err(usersig::UserSigError::Empty.into());
+        }
+        let identifier = q.identifier.as_deref().ok_or(ApiError::IdentifierMissing)?;
+        usersig::verify(usersig, sdkappid, &self.app.secret_key, identifier, self.clock.now())?;
+        if !self.app.admins.contains(identifier) {
+            return Err(ApiError::NotAdmin(identifier.to_owned()));
+        }
+        Ok(Caller {
+            sdkappid,
+            identifier: identifier.to_owned(),
+        })
+    }
+
+    /// Takes one request of `command` from the caller's quota.
+    pub fn check_rate(&self, caller: &Caller, command: Command) -> Result<(), ApiError> {
+        match &self.limiter {
+            Some((per_second, limiter)) if limiter.check_key(&(caller.sdkappid, command)).is_err() => {
+                Err(ApiError::RateLimited {
+                    command: command.name().to_owned(),
+                    per_second: *per_second,
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+}

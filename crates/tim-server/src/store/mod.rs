@@ -1,0 +1,190 @@
+//! Storage behind a trait: groups, members and messages, with atomic imports.
+//!
+//! Two backends implement [`Store`]: [`sqlite::SqliteStore`] (the default, durable: WAL, one
+//! transaction per call, `synchronous=FULL`) and [`memory::MemoryStore`]. Both pass the same test
+//! suite (`tests/it/store.rs`).
+//!
+//! Invariants every backend keeps:
+//! - A call that returns `Ok` has committed all of its effects durably (for a durable backend);
+//!   a call that returns `Err` has committed none of them.
+//! - Per group, `MsgSeq` starts at 1, increases by 1 for every stored message and is never reused,
+//!   not even after a restart.
+//! - Message bodies are opaque JSON text: the store never interprets them.
+
+pub mod memory;
+pub mod sqlite;
+
+use tim_model::api::import_group::GroupProfile;
+pub use tim_model::group_type::Role;
+use tim_model::GroupType;
+
+/// Why a store call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The group does not exist (or was dismissed).
+    #[error("group not found")]
+    GroupNotFound,
+    /// A group with that ID already exists.
+    #[error("group ID already in use")]
+    GroupIdTaken,
+    /// The backend failed (I/O, corruption, …). Nothing was committed.
+    #[error("storage backend failed: {0}")]
+    Backend(String),
+}
+
+/// Result alias for store calls.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A group to create.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewGroup {
+    /// The final group ID (assigned by the service when the caller gave none).
+    pub group_id: String,
+    /// Creation time, Unix seconds.
+    pub create_time: i64,
+    /// The profile as sent (its `group_id` field is ignored in favour of [`NewGroup::group_id`]).
+    pub profile: GroupProfile,
+    /// Initial members (the owner, if any, is listed here with [`Role::Owner`]).
+    pub members: Vec<NewMember>,
+}
+
+/// A stored group.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupRecord {
+    /// Group ID.
+    pub group_id: String,
+    /// Group type (same as `profile.group_type`).
+    pub group_type: GroupType,
+    /// Creation time, Unix seconds.
+    pub create_time: i64,
+    /// The profile as created.
+    pub profile: GroupProfile,
+    /// The next `MsgSeq` to assign (1 for a group with no messages).
+    pub next_msg_seq: u64,
+    /// `SendTime` of the newest stored message; `None` when there is none.
+    pub last_msg_time: Option<i64>,
+    /// Number of stored messages.
+    pub msg_count: u64,
+    /// Number of members.
+    pub member_num: u64,
+}
+
+/// A member to add.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewMember {
+    /// Account.
+    pub account: String,
+    /// Role.
+    pub role: Role,
+    /// Join time, Unix seconds.
+    pub join_time: i64,
+    /// Requested unread count; the store clamps it to `[0, msg_count]`. `None` means 0.
+    pub unread_msg_num: Option<i64>,
+}
+
+/// A stored member.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberRecord {
+    /// Account.
+    pub account: String,
+    /// Role.
+    pub role: Role,
+    /// Join time, Unix seconds.
+    pub join_time: i64,
+    /// Unread count.
+    pub unread_msg_num: u64,
+}
+
+/// What happened to one member of an import.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemberInsert {
+    /// Added.
+    Added,
+    /// The account was already a member; nothing changed.
+    AlreadyMember,
+}
+
+/// A message to store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewMessage {
+    /// Sender.
+    pub from_account: String,
+    /// Send time, Unix seconds (becomes `MsgTime`).
+    pub send_time: i64,
+    /// The message's random.
+    pub random: u32,
+    /// Whether the caller supplied `random` (only supplied randoms take part in duplicate detection).
+    pub random_supplied: bool,
+    /// `MsgBody` as compact JSON text.
+    pub body_json: String,
+    /// `CloudCustomData`, if any.
+    pub cloud_custom_data: Option<String>,
+}
+
+/// The outcome of storing one message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoredOutcome {
+    /// The sequence number: newly assigned, or the original's for a duplicate.
+    pub msg_seq: u64,
+    /// The message time: the `SendTime`, or the original's for a duplicate.
+    pub msg_time: i64,
+    /// Whether the message was a duplicate and was not stored again.
+    pub duplicate: bool,
+}
+
+/// A stored message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredMessage {
+    /// Sequence number.
+    pub msg_seq: u64,
+    /// Sender.
+    pub from_account: String,
+    /// Send time.
+    pub send_time: i64,
+    /// Random (supplied or generated).
+    pub random: u32,
+    /// `MsgBody` as compact JSON text, exactly as given to [`Store::import_messages`].
+    pub body_json: String,
+    /// `CloudCustomData`, if any.
+    pub cloud_custom_data: Option<String>,
+}
+
+/// The storage contract of the reference server. Every method is one atomic operation.
+pub trait Store: Send + Sync + 'static {
+    /// Creates a group with its initial members. Fails with [`StoreError::GroupIdTaken`] if the ID exists.
+    fn create_group(&self, group: NewGroup) -> StoreResult<GroupRecord>;
+
+    /// Reads a group; `Ok(None)` when it does not exist.
+    fn group(&self, group_id: &str) -> StoreResult<Option<GroupRecord>>;
+
+    /// Dismisses a group: the group, its members and its messages are removed, and the ID is free
+    /// again. Fails with [`StoreError::GroupNotFound`] when it does not exist.
+    fn destroy_group(&self, group_id: &str) -> StoreResult<()>;
+
+    /// Stores `messages` in order, atomically, and resets every member's unread count to 0.
+    ///
+    /// A message whose supplied `random` equals that of a message of the same group (stored
+    /// earlier, or earlier in this call) whose `send_time` is within `dedup_window_secs` of its own
+    /// is a duplicate: it is not stored and reports the original's `MsgSeq` and time. Every other
+    /// message gets the group's next `MsgSeq`. Returns one outcome per message, in order. An empty
+    /// `messages` still resets unread counts.
+    fn import_messages(
+        &self,
+        group_id: &str,
+        messages: &[NewMessage],
+        dedup_window_secs: i64,
+    ) -> StoreResult<Vec<StoredOutcome>>;
+
+    /// Adds members, one outcome each, in order. Unread counts are clamped to `[0, msg_count]`.
+    fn import_members(&self, group_id: &str, members: &[NewMember]) -> StoreResult<Vec<MemberInsert>>;
+
+    /// Lists a group's members, ordered by join time then account.
+    fn members(&self, group_id: &str) -> StoreResult<Vec<MemberRecord>>;
+
+    /// Sets one member's unread count, clamped to `[0, msg_count]`. Returns the stored value, or
+    /// `Ok(None)` when the account is not a member.
+    fn set_unread(&self, group_id: &str, account: &str, unread: i64) -> StoreResult<Option<u64>>;
+
+    /// Up to `limit` messages with `msg_seq <= max_seq` (all when `None`), newest first.
+    fn history(&self, group_id: &str, max_seq: Option<u64>, limit: usize) -> StoreResult<Vec<StoredMessage>>;
+}
