@@ -213,40 +213,55 @@ fn check_structure(req: &ImportGroupMsgRequest, limits: &Limits, out: &mut Probl
 }
 
 fn check_element(e: &MsgElement, ep: &str, i: usize, out: &mut Problems) {
-    let mut need = |field: &str, present: bool| {
-        if !present {
-            out.push(format!("{ep}.MsgContent.{field}"), Rule::InvalidParameter, Some(i), format!("{field} is required"));
+    // `None` when the field is fine, else what is wrong with it.
+    let mut check = |field: &str, problem: Option<String>| {
+        if let Some(problem) = problem {
+            out.push(format!("{ep}.MsgContent.{field}"), Rule::InvalidParameter, Some(i), format!("{field} {problem}"));
         }
     };
-    let flag_ok = |f: Option<i64>| f == Some(2);
+    let required = |present: bool| (!present).then(|| "is required".to_owned());
+    let flag = |f: Option<i64>| match f {
+        Some(2) => None,
+        None => Some("is required (must be 2)".to_owned()),
+        Some(v) => Some(format!("is {v}; it must be 2")),
+    };
+    let range = |n: &serde_json::Number, bound: f64| match n.as_f64() {
+        Some(v) if (-bound..=bound).contains(&v) => None,
+        _ => Some(format!("is {n}; it must be between -{bound} and {bound}")),
+    };
     match e {
         MsgElement::Sound(s) => {
-            need("Url", s.url.is_some());
-            need("UUID", s.uuid.is_some());
-            need("Download_Flag", flag_ok(s.download_flag));
+            check("Url", required(s.url.is_some()));
+            check("UUID", required(s.uuid.is_some()));
+            check("Download_Flag", flag(s.download_flag));
         }
         MsgElement::File(f) => {
-            need("Url", f.url.is_some());
-            need("UUID", f.uuid.is_some());
-            need("Download_Flag", flag_ok(f.download_flag));
+            check("Url", required(f.url.is_some()));
+            check("UUID", required(f.uuid.is_some()));
+            check("Download_Flag", flag(f.download_flag));
         }
         MsgElement::Video(v) => {
-            need("VideoUrl", v.video_url.is_some());
-            need("VideoUUID", v.video_uuid.is_some());
-            need("VideoDownloadFlag", flag_ok(v.video_download_flag));
-            need("ThumbUrl", v.thumb_url.is_some());
-            need("ThumbUUID", v.thumb_uuid.is_some());
-            need("ThumbDownloadFlag", flag_ok(v.thumb_download_flag));
+            check("VideoUrl", required(v.video_url.is_some()));
+            check("VideoUUID", required(v.video_uuid.is_some()));
+            check("VideoDownloadFlag", flag(v.video_download_flag));
+            check("ThumbUrl", required(v.thumb_url.is_some()));
+            check("ThumbUUID", required(v.thumb_uuid.is_some()));
+            check("ThumbDownloadFlag", flag(v.thumb_download_flag));
         }
         MsgElement::Image(im) => {
-            need("UUID", im.uuid.is_some());
-            need("ImageInfoArray", im.image_info_array.as_ref().is_some_and(|a| !a.is_empty()));
+            check("UUID", required(im.uuid.is_some()));
+            check(
+                "ImageInfoArray",
+                match &im.image_info_array {
+                    None => Some("is required".to_owned()),
+                    Some(a) if a.is_empty() => Some("is empty; send 1 or more renditions".to_owned()),
+                    Some(_) => None,
+                },
+            );
         }
         MsgElement::Location(l) => {
-            let lat = l.latitude.as_f64().unwrap_or(f64::NAN);
-            let lon = l.longitude.as_f64().unwrap_or(f64::NAN);
-            need("Latitude", (-90.0..=90.0).contains(&lat));
-            need("Longitude", (-180.0..=180.0).contains(&lon));
+            check("Latitude", range(&l.latitude, 90.0));
+            check("Longitude", range(&l.longitude, 180.0));
         }
         _ => {}
     }
@@ -255,9 +270,9 @@ fn check_element(e: &MsgElement, ep: &str, i: usize, out: &mut Problems) {
 fn check_messages(req: &ImportGroupMsgRequest, group: &GroupSnapshot, ctx: Context<'_>, out: &mut Problems) {
     let limits = ctx.limits;
     let words: Vec<String> = ctx.restricted_words.iter().filter(|w| !w.is_empty()).map(|w| w.to_lowercase()).collect();
-    // The newest accepted time so far: the group's newest message, then each accepted message.
-    let mut newest = group.last_msg_time;
-    let mut prev_in_batch: Option<i64> = None;
+    // The newest accepted time so far, and where it came from: the group's newest message, or
+    // an earlier message of this batch. Failed messages do not move it (they are not stored).
+    let mut newest: Option<(i64, Option<usize>)> = group.last_msg_time.map(|t| (t, None));
     for (i, m) in req.msg_list.iter().enumerate() {
         let before = out.0.len();
         let p = format!("MsgList[{i}]");
@@ -267,10 +282,12 @@ fn check_messages(req: &ImportGroupMsgRequest, group: &GroupSnapshot, ctx: Conte
             out.push(format!("{p}.SendTime"), Rule::SendTime, Some(i), format!("SendTime {t} is not after the group's creation time {}", group.create_time));
         } else if t > ctx.now {
             out.push(format!("{p}.SendTime"), Rule::SendTime, Some(i), format!("SendTime {t} is in the future (now is {})", ctx.now));
-        } else if let Some(prev) = prev_in_batch.filter(|&prev| too_early(prev)) {
-            out.push(format!("{p}.SendTime"), Rule::SendTime, Some(i), format!("SendTime {t} is earlier than the previous message's {prev}; import in SendTime order"));
-        } else if let Some(last) = newest.filter(|&last| too_early(last)) {
-            out.push(format!("{p}.SendTime"), Rule::SendTime, Some(i), format!("SendTime {t} is before the group's newest message ({last})"));
+        } else if let Some((bound, from)) = newest.filter(|&(bound, _)| too_early(bound)) {
+            let message = match from {
+                Some(j) => format!("SendTime {t} is earlier than MsgList[{j}].SendTime {bound}; import in SendTime order"),
+                None => format!("SendTime {t} is before the group's newest message ({bound})"),
+            };
+            out.push(format!("{p}.SendTime"), Rule::SendTime, Some(i), message);
         }
         let size = message_size(m);
         if size > limits.msg_max_bytes {
@@ -287,9 +304,8 @@ fn check_messages(req: &ImportGroupMsgRequest, group: &GroupSnapshot, ctx: Conte
                 }
             }
         }
-        prev_in_batch = Some(t);
-        if out.0.len() == before {
-            newest = Some(newest.map_or(t, |n| n.max(t)));
+        if out.0.len() == before && newest.is_none_or(|(bound, _)| t >= bound) {
+            newest = Some((t, Some(i)));
         }
     }
 }

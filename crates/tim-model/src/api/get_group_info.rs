@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{ApiRequest, AppDefinedData};
+use super::{ApiRequest, AppDefinedData, Extra};
 use crate::endpoint::Command;
 use crate::error_code::ErrorCode;
 use crate::group_type::GroupType;
@@ -83,6 +83,10 @@ pub struct GroupInfo {
     /// Members.
     #[serde(rename = "MemberList", default, skip_serializing_if = "Option::is_none")]
     pub member_list: Option<Vec<MemberInfo>>,
+    /// Documented fields this crate does not model (`Appid`, `InfoSeq`, `LastInfoTime`,
+    /// `ShutUpAllMember`, …), kept.
+    #[serde(flatten)]
+    pub extra: Extra,
 }
 
 impl GroupInfo {
@@ -106,6 +110,7 @@ impl GroupInfo {
             apply_join_option: None,
             app_defined_data: None,
             member_list: None,
+            extra: Extra::new(),
         }
     }
 }
@@ -119,15 +124,19 @@ pub struct MemberInfo {
     /// `Owner`, `Admin` or `Member`.
     #[serde(rename = "Role")]
     pub role: String,
-    /// Join time.
-    #[serde(rename = "JoinTime")]
-    pub join_time: i64,
-    /// Sequence number the member has read up to.
-    #[serde(rename = "MsgSeq")]
-    pub msg_seq: u64,
-    /// Unread count (emulator extension; derived from `MsgSeq`).
-    #[serde(rename = "UnreadMsgNum", default)]
-    pub unread_msg_num: u64,
+    /// Join time (absent when filtered out).
+    #[serde(rename = "JoinTime", default, skip_serializing_if = "Option::is_none")]
+    pub join_time: Option<i64>,
+    /// Sequence number the member has read up to (absent when filtered out).
+    #[serde(rename = "MsgSeq", default, skip_serializing_if = "Option::is_none")]
+    pub msg_seq: Option<u64>,
+    /// Unread count (reference-server extension; consistent with `MsgSeq`).
+    #[serde(rename = "UnreadMsgNum", default, skip_serializing_if = "Option::is_none")]
+    pub unread_msg_num: Option<u64>,
+    /// Documented fields this crate does not model (`MsgFlag`, `LastSendMsgTime`, `NameCard`,
+    /// `ShutUpUntil`, `AppMemberDefinedData`, …), kept.
+    #[serde(flatten)]
+    pub extra: Extra,
 }
 
 impl ApiRequest for GetGroupInfoRequest {

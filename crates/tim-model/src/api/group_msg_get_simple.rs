@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::ApiRequest;
+use super::{ApiRequest, Extra};
 use crate::element::MsgElement;
 use crate::endpoint::Command;
 
@@ -63,6 +63,9 @@ pub struct HistoryMsg {
     /// Custom data, when the message had some.
     #[serde(rename = "CloudCustomData", default, skip_serializing_if = "Option::is_none")]
     pub cloud_custom_data: Option<String>,
+    /// Fields this crate does not model (current edition: `MsgPriority`, `IsSystemMsg`, …), kept.
+    #[serde(flatten)]
+    pub extra: Extra,
 }
 
 impl ApiRequest for GroupMsgGetSimpleRequest {

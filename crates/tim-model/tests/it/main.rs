@@ -1,3 +1,5 @@
 //! Integration tests of `tim-model`: spec fixtures, validation tables, UserSig vectors.
 
+mod fixtures;
 mod usersig;
+mod validate;
