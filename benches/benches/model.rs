@@ -25,6 +25,7 @@ fn decode_validate_verdict(c: &mut Criterion) {
                 group: Some(&group),
                 restricted_words: &words,
                 now: tim_benches::NOW,
+                duplicates: &[],
             };
             let problems = validate_import(&req, ctx);
             verdict(&problems, req.msg_list.len(), &limits)

@@ -128,6 +128,7 @@ mod tests {
                 group: Some(&group),
                 restricted_words: &words,
                 now: NOW,
+                duplicates: &[],
             };
             let problems = validate_import(&req, ctx);
             assert_eq!(problems, []);

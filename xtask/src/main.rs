@@ -29,11 +29,21 @@ fn ci(sh: &Shell) -> Result<()> {
     step("format check");
     cmd!(sh, "cargo fmt --all -- --check").run()?;
     step("clippy");
-    cmd!(sh, "cargo clippy --workspace --all-targets --locked -- -D warnings").run()?;
+    cmd!(
+        sh,
+        "cargo clippy --workspace --all-targets --locked -- -D warnings"
+    )
+    .run()?;
     step("benches compile");
     cmd!(sh, "cargo bench --workspace --locked --no-run").run()?;
     // Tests last, so that the run closes on the test runner's summary line.
-    if cmd!(sh, "cargo nextest --version").quiet().ignore_stdout().ignore_stderr().run().is_ok() {
+    if cmd!(sh, "cargo nextest --version")
+        .quiet()
+        .ignore_stdout()
+        .ignore_stderr()
+        .run()
+        .is_ok()
+    {
         step("doctests");
         cmd!(sh, "cargo test --workspace --locked --doc").run()?;
         step("tests (nextest)");

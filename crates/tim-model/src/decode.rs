@@ -81,17 +81,29 @@ mod tests {
 
     #[test]
     fn classifies_errors() {
-        assert!(matches!(decode_json::<T>(b"{"), Err(DecodeError::Syntax(_))));
+        assert!(matches!(
+            decode_json::<T>(b"{"),
+            Err(DecodeError::Syntax(_))
+        ));
         assert!(matches!(decode_json::<T>(b""), Err(DecodeError::Syntax(_))));
-        assert!(matches!(decode_json::<T>(b"{\"A\":[]} x"), Err(DecodeError::Syntax(_))));
-        assert!(matches!(decode_json::<T>(b"\xff"), Err(DecodeError::Syntax(_))));
+        assert!(matches!(
+            decode_json::<T>(b"{\"A\":[]} x"),
+            Err(DecodeError::Syntax(_))
+        ));
+        assert!(matches!(
+            decode_json::<T>(b"\xff"),
+            Err(DecodeError::Syntax(_))
+        ));
         let deep = "[".repeat(100_000);
         assert!(matches!(
             decode_json::<serde_json::Value>(deep.as_bytes()),
             Err(DecodeError::Syntax(_))
         ));
         // Typed decoding stops at the first wrong type instead.
-        assert!(matches!(decode_json::<T>(deep.as_bytes()), Err(DecodeError::Shape { .. })));
+        assert!(matches!(
+            decode_json::<T>(deep.as_bytes()),
+            Err(DecodeError::Shape { .. })
+        ));
         match decode_json::<T>(b"{\"A\":[1,\"x\"]}") {
             Err(DecodeError::Shape { path, .. }) => assert_eq!(path, "A[1]"),
             other => panic!("{other:?}"),

@@ -161,7 +161,11 @@ pub struct SoundElem {
     #[serde(rename = "Second", default, skip_serializing_if = "Option::is_none")]
     pub second: Option<u64>,
     /// Download flag; must be 2.
-    #[serde(rename = "Download_Flag", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "Download_Flag",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub download_flag: Option<i64>,
     /// Unmodelled fields.
     #[serde(flatten)]
@@ -198,10 +202,18 @@ pub struct ImageElem {
     #[serde(rename = "UUID", default, skip_serializing_if = "Option::is_none")]
     pub uuid: Option<String>,
     /// 1 JPG, 2 GIF, 3 PNG, 4 BMP, 255 other.
-    #[serde(rename = "ImageFormat", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "ImageFormat",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub image_format: Option<i64>,
     /// The renditions.
-    #[serde(rename = "ImageInfoArray", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "ImageInfoArray",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub image_info_array: Option<Vec<ImageInfo>>,
     /// Unmodelled fields.
     #[serde(flatten)]
@@ -224,7 +236,11 @@ pub struct FileElem {
     #[serde(rename = "FileName", default, skip_serializing_if = "Option::is_none")]
     pub file_name: Option<String>,
     /// Download flag; must be 2.
-    #[serde(rename = "Download_Flag", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "Download_Flag",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub download_flag: Option<i64>,
     /// Unmodelled fields.
     #[serde(flatten)]

@@ -94,10 +94,12 @@ pub enum PathTarget {
 pub fn classify_path(path: &str) -> PathTarget {
     let mut parts = path.trim_start_matches('/').split('/');
     match (parts.next(), parts.next(), parts.next(), parts.next()) {
-        (Some(API_VERSION), Some(GROUP_SERVICE), Some(cmd), None) => match Command::from_name(cmd) {
-            Some(c) => PathTarget::Command(c),
-            None => PathTarget::UnknownCommand(cmd.to_owned()),
-        },
+        (Some(API_VERSION), Some(GROUP_SERVICE), Some(cmd), None) => {
+            match Command::from_name(cmd) {
+                Some(c) => PathTarget::Command(c),
+                None => PathTarget::UnknownCommand(cmd.to_owned()),
+            }
+        }
         _ => PathTarget::UnknownResource,
     }
 }
@@ -119,7 +121,10 @@ mod tests {
             classify_path("/v4/group_open_http_svc/nope"),
             PathTarget::UnknownCommand("nope".into())
         );
-        assert_eq!(classify_path("/v4/openim/sendmsg"), PathTarget::UnknownResource);
+        assert_eq!(
+            classify_path("/v4/openim/sendmsg"),
+            PathTarget::UnknownResource
+        );
         assert_eq!(
             classify_path("/v4/group_open_http_svc/import_group_msg/x"),
             PathTarget::UnknownResource

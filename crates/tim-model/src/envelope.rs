@@ -190,7 +190,9 @@ mod tests {
         let q = CommonQuery::new(1400000000, "admin", "eJx*a-b_", 99);
         let s = q.to_query_string();
         assert_eq!(CommonQuery::parse(&s), q);
-        let q = CommonQuery::parse("usersig=xxx&identifier=admin&sdkappid=88888888&random=99999999&contenttype=json&x=1");
+        let q = CommonQuery::parse(
+            "usersig=xxx&identifier=admin&sdkappid=88888888&random=99999999&contenttype=json&x=1",
+        );
         assert_eq!(q.sdkappid.as_deref(), Some("88888888"));
         assert_eq!(q.usersig.as_deref(), Some("xxx"));
         assert_eq!(

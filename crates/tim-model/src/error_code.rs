@@ -191,7 +191,12 @@ mod tests {
     #[test]
     fn registry_is_sorted_and_unique() {
         for w in REGISTRY.windows(2) {
-            assert!(w[0].code < w[1].code, "{:?} before {:?}", w[0].code, w[1].code);
+            assert!(
+                w[0].code < w[1].code,
+                "{:?} before {:?}",
+                w[0].code,
+                w[1].code
+            );
         }
     }
 

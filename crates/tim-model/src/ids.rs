@@ -106,26 +106,56 @@ mod tests {
 
     #[test]
     fn group_ids() {
-        for ok in ["@TGS#2C5SZEAEF", "@TGS#cQVLVHIM62CJ", "@TGS#_@TGS#cQVLVHIM62CJ", "my group-1", &"x".repeat(48)] {
+        for ok in [
+            "@TGS#2C5SZEAEF",
+            "@TGS#cQVLVHIM62CJ",
+            "@TGS#_@TGS#cQVLVHIM62CJ",
+            "my group-1",
+            &"x".repeat(48),
+        ] {
             assert_eq!(check_group_id(ok), Ok(()), "{ok}");
         }
         assert_eq!(check_group_id(""), Err(GroupIdError::Empty));
-        assert_eq!(check_group_id(&"x".repeat(49)), Err(GroupIdError::TooLong(49)));
+        assert_eq!(
+            check_group_id(&"x".repeat(49)),
+            Err(GroupIdError::TooLong(49))
+        );
         assert_eq!(check_group_id("a\tb"), Err(GroupIdError::NotPrintableAscii));
         assert_eq!(check_group_id("群"), Err(GroupIdError::NotPrintableAscii));
         assert_eq!(check_group_id("@TGS#"), Err(GroupIdError::BadAssignedForm));
-        assert_eq!(check_group_id("@TGS#a b"), Err(GroupIdError::BadAssignedForm));
-        assert_eq!(check_custom_group_id("@TGS#ABC", &GroupType::Public), Err(GroupIdError::ReservedPrefix));
-        assert_eq!(check_custom_group_id("@TGS#_c", &GroupType::Public), Err(GroupIdError::ReservedPrefix));
-        assert_eq!(check_custom_group_id("@TGS#_c", &GroupType::Community), Ok(()));
-        assert_eq!(check_custom_group_id("c", &GroupType::Community), Err(GroupIdError::CommunityPrefixMissing));
+        assert_eq!(
+            check_group_id("@TGS#a b"),
+            Err(GroupIdError::BadAssignedForm)
+        );
+        assert_eq!(
+            check_custom_group_id("@TGS#ABC", &GroupType::Public),
+            Err(GroupIdError::ReservedPrefix)
+        );
+        assert_eq!(
+            check_custom_group_id("@TGS#_c", &GroupType::Public),
+            Err(GroupIdError::ReservedPrefix)
+        );
+        assert_eq!(
+            check_custom_group_id("@TGS#_c", &GroupType::Community),
+            Ok(())
+        );
+        assert_eq!(
+            check_custom_group_id("c", &GroupType::Community),
+            Err(GroupIdError::CommunityPrefixMissing)
+        );
     }
 
     #[test]
     fn accounts() {
         assert_eq!(check_account("leckie"), Ok(()));
         assert_eq!(check_account(""), Err(AccountError::Empty));
-        assert_eq!(check_account(&"a".repeat(33)), Err(AccountError::TooLong(33)));
-        assert_eq!(check_account("a\u{1}"), Err(AccountError::NotPrintableAscii));
+        assert_eq!(
+            check_account(&"a".repeat(33)),
+            Err(AccountError::TooLong(33))
+        );
+        assert_eq!(
+            check_account("a\u{1}"),
+            Err(AccountError::NotPrintableAscii)
+        );
     }
 }

@@ -49,7 +49,10 @@ pub enum Rule {
 impl Rule {
     /// Whether the rule concerns one message and can fail it alone (digest §7 Q2).
     pub const fn is_per_message(self) -> bool {
-        matches!(self, Rule::SendTime | Rule::MsgTooLong | Rule::RestrictedWords)
+        matches!(
+            self,
+            Rule::SendTime | Rule::MsgTooLong | Rule::RestrictedWords
+        )
     }
 
     /// The code for this rule under the given failure scope.
@@ -98,6 +101,12 @@ pub struct Context<'a> {
     pub restricted_words: &'a [String],
     /// The current time, Unix seconds.
     pub now: i64,
+    /// Per message, whether the store already holds it as a duplicate (same supplied `Random`
+    /// within the window). Such messages skip the per-message rules and do not move the time
+    /// bound: re-sending a batch whose reply was lost must answer with the original sequence
+    /// numbers, not fail because its times are now "in the past". Shorter than the batch (e.g.
+    /// empty) means "not a duplicate" for the rest.
+    pub duplicates: &'a [bool],
 }
 
 /// The size of a message as the limits count it (digest §7 Q8): UTF-8 bytes of the compact JSON
@@ -147,7 +156,13 @@ pub fn validate_import(req: &ImportGroupMsgRequest, ctx: Context<'_>) -> Vec<Pro
 struct Problems(Vec<Problem>);
 
 impl Problems {
-    fn push(&mut self, path: impl Into<String>, rule: Rule, msg: Option<usize>, message: impl Into<String>) {
+    fn push(
+        &mut self,
+        path: impl Into<String>,
+        rule: Rule,
+        msg: Option<usize>,
+        message: impl Into<String>,
+    ) {
         self.0.push(Problem {
             path: path.into(),
             rule,
@@ -160,7 +175,12 @@ impl Problems {
 fn check_structure(req: &ImportGroupMsgRequest, limits: &Limits, out: &mut Problems) {
     let n = req.msg_list.len();
     if n == 0 {
-        out.push("MsgList", Rule::InvalidParameter, None, "MsgList is empty; send 1 or more messages");
+        out.push(
+            "MsgList",
+            Rule::InvalidParameter,
+            None,
+            "MsgList is empty; send 1 or more messages",
+        );
     } else if n > limits.msgs_per_request {
         out.push(
             "MsgList",
@@ -174,32 +194,61 @@ fn check_structure(req: &ImportGroupMsgRequest, limits: &Limits, out: &mut Probl
     }
     if let Some(flag) = req.recent_contact_flag {
         if limits.recent_contact_flag && !matches!(flag, 0 | 1) {
-            out.push("RecentContactFlag", Rule::InvalidParameter, None, format!("RecentContactFlag is {flag}; expected 0 or 1"));
+            out.push(
+                "RecentContactFlag",
+                Rule::InvalidParameter,
+                None,
+                format!("RecentContactFlag is {flag}; expected 0 or 1"),
+            );
         }
     }
     for (i, m) in req.msg_list.iter().enumerate() {
         let p = format!("MsgList[{i}]");
         if let Err(e) = ids::check_account(&m.from_account) {
-            out.push(format!("{p}.From_Account"), Rule::InvalidParameter, Some(i), e.to_string());
+            out.push(
+                format!("{p}.From_Account"),
+                Rule::InvalidParameter,
+                Some(i),
+                e.to_string(),
+            );
         }
         if let Some(r) = m.random {
             if !(0..=i64::from(u32::MAX)).contains(&r) {
-                out.push(format!("{p}.Random"), Rule::InvalidParameter, Some(i), format!("Random is {r}; expected an unsigned 32-bit integer (0 to 4294967295)"));
+                out.push(
+                    format!("{p}.Random"),
+                    Rule::InvalidParameter,
+                    Some(i),
+                    format!("Random is {r}; expected an unsigned 32-bit integer (0 to 4294967295)"),
+                );
             }
         }
         if m.msg_body.is_empty() {
-            out.push(format!("{p}.MsgBody"), Rule::InvalidParameter, Some(i), "MsgBody is empty; send 1 or more elements");
+            out.push(
+                format!("{p}.MsgBody"),
+                Rule::InvalidParameter,
+                Some(i),
+                "MsgBody is empty; send 1 or more elements",
+            );
         }
         let mut customs = 0;
         for (j, e) in m.msg_body.iter().enumerate() {
             let ep = format!("{p}.MsgBody[{j}]");
             match e.kind() {
-                None => out.push(format!("{ep}.MsgType"), Rule::InvalidParameter, Some(i), format!("unknown MsgType {:?}", e.msg_type())),
+                None => out.push(
+                    format!("{ep}.MsgType"),
+                    Rule::InvalidParameter,
+                    Some(i),
+                    format!("unknown MsgType {:?}", e.msg_type()),
+                ),
                 Some(k) if !limits.import_element_kinds.contains(&k) => out.push(
                     format!("{ep}.MsgType"),
                     Rule::InvalidParameter,
                     Some(i),
-                    format!("MsgType {} cannot be imported in the {} edition", k.msg_type(), limits.edition),
+                    format!(
+                        "MsgType {} cannot be imported in the {} edition",
+                        k.msg_type(),
+                        limits.edition
+                    ),
                 ),
                 Some(ElementKind::Custom) => customs += 1,
                 Some(_) => {}
@@ -207,7 +256,12 @@ fn check_structure(req: &ImportGroupMsgRequest, limits: &Limits, out: &mut Probl
             check_element(e, &ep, i, out);
         }
         if customs > 1 {
-            out.push(format!("{p}.MsgBody"), Rule::InvalidParameter, Some(i), format!("MsgBody has {customs} TIMCustomElem elements; at most 1 is allowed"));
+            out.push(
+                format!("{p}.MsgBody"),
+                Rule::InvalidParameter,
+                Some(i),
+                format!("MsgBody has {customs} TIMCustomElem elements; at most 1 is allowed"),
+            );
         }
     }
 }
@@ -216,7 +270,12 @@ fn check_element(e: &MsgElement, ep: &str, i: usize, out: &mut Problems) {
     // `None` when the field is fine, else what is wrong with it.
     let mut check = |field: &str, problem: Option<String>| {
         if let Some(problem) = problem {
-            out.push(format!("{ep}.MsgContent.{field}"), Rule::InvalidParameter, Some(i), format!("{field} {problem}"));
+            out.push(
+                format!("{ep}.MsgContent.{field}"),
+                Rule::InvalidParameter,
+                Some(i),
+                format!("{field} {problem}"),
+            );
         }
     };
     let required = |present: bool| (!present).then(|| "is required".to_owned());
@@ -254,7 +313,9 @@ fn check_element(e: &MsgElement, ep: &str, i: usize, out: &mut Problems) {
                 "ImageInfoArray",
                 match &im.image_info_array {
                     None => Some("is required".to_owned()),
-                    Some(a) if a.is_empty() => Some("is empty; send 1 or more renditions".to_owned()),
+                    Some(a) if a.is_empty() => {
+                        Some("is empty; send 1 or more renditions".to_owned())
+                    }
                     Some(_) => None,
                 },
             );
@@ -267,21 +328,53 @@ fn check_element(e: &MsgElement, ep: &str, i: usize, out: &mut Problems) {
     }
 }
 
-fn check_messages(req: &ImportGroupMsgRequest, group: &GroupSnapshot, ctx: Context<'_>, out: &mut Problems) {
+fn check_messages(
+    req: &ImportGroupMsgRequest,
+    group: &GroupSnapshot,
+    ctx: Context<'_>,
+    out: &mut Problems,
+) {
     let limits = ctx.limits;
-    let words: Vec<String> = ctx.restricted_words.iter().filter(|w| !w.is_empty()).map(|w| w.to_lowercase()).collect();
+    let words: Vec<String> = ctx
+        .restricted_words
+        .iter()
+        .filter(|w| !w.is_empty())
+        .map(|w| w.to_lowercase())
+        .collect();
     // The newest accepted time so far, and where it came from: the group's newest message, or
     // an earlier message of this batch. Failed messages do not move it (they are not stored).
     let mut newest: Option<(i64, Option<usize>)> = group.last_msg_time.map(|t| (t, None));
     for (i, m) in req.msg_list.iter().enumerate() {
+        if ctx.duplicates.get(i).copied().unwrap_or(false) {
+            continue;
+        }
         let before = out.0.len();
         let p = format!("MsgList[{i}]");
         let t = m.send_time;
-        let too_early = |bound: i64| if limits.allow_equal_send_time { t < bound } else { t <= bound };
+        let too_early = |bound: i64| {
+            if limits.allow_equal_send_time {
+                t < bound
+            } else {
+                t <= bound
+            }
+        };
         if t <= group.create_time {
-            out.push(format!("{p}.SendTime"), Rule::SendTime, Some(i), format!("SendTime {t} is not after the group's creation time {}", group.create_time));
+            out.push(
+                format!("{p}.SendTime"),
+                Rule::SendTime,
+                Some(i),
+                format!(
+                    "SendTime {t} is not after the group's creation time {}",
+                    group.create_time
+                ),
+            );
         } else if t > ctx.now {
-            out.push(format!("{p}.SendTime"), Rule::SendTime, Some(i), format!("SendTime {t} is in the future (now is {})", ctx.now));
+            out.push(
+                format!("{p}.SendTime"),
+                Rule::SendTime,
+                Some(i),
+                format!("SendTime {t} is in the future (now is {})", ctx.now),
+            );
         } else if let Some((bound, from)) = newest.filter(|&(bound, _)| too_early(bound)) {
             let message = match from {
                 Some(j) => format!("SendTime {t} is earlier than MsgList[{j}].SendTime {bound}; import in SendTime order"),
@@ -291,14 +384,27 @@ fn check_messages(req: &ImportGroupMsgRequest, group: &GroupSnapshot, ctx: Conte
         }
         let size = message_size(m);
         if size > limits.msg_max_bytes {
-            out.push(format!("{p}.MsgBody"), Rule::MsgTooLong, Some(i), format!("message is {size} bytes; at most {} are allowed", limits.msg_max_bytes));
+            out.push(
+                format!("{p}.MsgBody"),
+                Rule::MsgTooLong,
+                Some(i),
+                format!(
+                    "message is {size} bytes; at most {} are allowed",
+                    limits.msg_max_bytes
+                ),
+            );
         }
         if !words.is_empty() {
             'elems: for (j, e) in m.msg_body.iter().enumerate() {
                 for text in e.texts() {
                     let lower = text.to_lowercase();
                     if words.iter().any(|w| lower.contains(w.as_str())) {
-                        out.push(format!("{p}.MsgBody[{j}].MsgContent"), Rule::RestrictedWords, Some(i), "message contains restricted words");
+                        out.push(
+                            format!("{p}.MsgBody[{j}].MsgContent"),
+                            Rule::RestrictedWords,
+                            Some(i),
+                            "message contains restricted words",
+                        );
                         break 'elems;
                     }
                 }
@@ -353,9 +459,16 @@ pub fn verdict(problems: &[Problem], msg_count: usize, limits: &Limits) -> Verdi
 }
 
 fn render_info(problems: &[&Problem]) -> String {
-    let mut parts: Vec<String> = problems.iter().take(MAX_PROBLEMS_IN_INFO).map(|p| p.to_string()).collect();
+    let mut parts: Vec<String> = problems
+        .iter()
+        .take(MAX_PROBLEMS_IN_INFO)
+        .map(|p| p.to_string())
+        .collect();
     if problems.len() > MAX_PROBLEMS_IN_INFO {
-        parts.push(format!("and {} more problems", problems.len() - MAX_PROBLEMS_IN_INFO));
+        parts.push(format!(
+            "and {} more problems",
+            problems.len() - MAX_PROBLEMS_IN_INFO
+        ));
     }
     parts.join("; ")
 }

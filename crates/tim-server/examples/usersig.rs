@@ -15,13 +15,18 @@ fn main() {
     let identifier = args.next().unwrap_or_else(|| DEV_ADMIN.to_owned());
     let expire = args
         .next()
-        .map(|s| s.parse().expect("EXPIRE_SECS must be a whole number of seconds"))
+        .map(|s| {
+            s.parse()
+                .expect("EXPIRE_SECS must be a whole number of seconds")
+        })
         .unwrap_or(DEFAULT_EXPIRE_SECS);
     let sdkappid = std::env::var("TIM_SDKAPPID")
         .ok()
         .map(|s| s.parse().expect("TIM_SDKAPPID must be a number"))
         .unwrap_or(DEV_SDKAPPID);
-    let key = SecretKey::new(std::env::var("TIM_SECRET_KEY").unwrap_or_else(|_| DEV_SECRET_KEY.to_owned()));
+    let key = SecretKey::new(
+        std::env::var("TIM_SECRET_KEY").unwrap_or_else(|_| DEV_SECRET_KEY.to_owned()),
+    );
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .expect("clock after 1970")

@@ -25,7 +25,11 @@ pub const DEFAULT_DATA: &str = "tim-server.db";
 
 /// Command-line flags of `tim-server`.
 #[derive(Debug, Parser)]
-#[command(name = "tim-server", version, about = "Reference server for Tencent Cloud IM's import_group_msg API family")]
+#[command(
+    name = "tim-server",
+    version,
+    about = "Reference server for Tencent Cloud IM's import_group_msg API family"
+)]
 pub struct Args {
     /// Address to listen on; port 0 picks a free port.
     #[arg(long, env = "TIM_LISTEN")]
@@ -42,8 +46,8 @@ pub struct Args {
     /// SQLite data file of the embedded store.
     #[arg(long, env = "TIM_DATA", conflicts_with = "memory")]
     pub data: Option<PathBuf>,
-    /// Keep everything in memory (lost on exit).
-    #[arg(long, env = "TIM_MEMORY")]
+    /// Keep everything in memory (lost on exit). `TIM_MEMORY` takes 1/0, true/false, yes/no, on/off.
+    #[arg(long, env = "TIM_MEMORY", value_parser = clap::builder::BoolishValueParser::new())]
     pub memory: bool,
     /// API edition to emulate: seed (20 msgs, 100/s) or current (7 msgs, 200/s).
     #[arg(long, env = "TIM_EDITION")]
@@ -52,7 +56,11 @@ pub struct Args {
     #[arg(long, env = "TIM_RATE_LIMIT")]
     pub rate_limit: Option<RateLimit>,
     /// A restricted word (80001); repeat for several (env: comma-separated).
-    #[arg(long = "restricted-word", env = "TIM_RESTRICTED_WORDS", value_delimiter = ',')]
+    #[arg(
+        long = "restricted-word",
+        env = "TIM_RESTRICTED_WORDS",
+        value_delimiter = ','
+    )]
     pub restricted_words: Vec<String>,
     /// TOML configuration file.
     #[arg(long, env = "TIM_CONFIG")]
@@ -74,7 +82,9 @@ impl std::str::FromStr for RateLimit {
         match s {
             "off" => Ok(RateLimit::Off),
             n => match n.parse::<u32>() {
-                Ok(0) | Err(_) => Err(format!("{n:?} is not a positive number of requests per second or \"off\"")),
+                Ok(0) | Err(_) => Err(format!(
+                    "{n:?} is not a positive number of requests per second or \"off\""
+                )),
                 Ok(v) => Ok(RateLimit::PerSecond(v)),
             },
         }
@@ -149,7 +159,15 @@ impl LimitOverrides {
         macro_rules! set {
             ($($f:ident),*) => { $( if let Some(v) = self.$f.clone() { l.$f = v; } )* };
         }
-        set!(msgs_per_request, msg_max_bytes, members_per_request, dedup_window_secs, failure_scope, allow_equal_send_time, max_body_bytes);
+        set!(
+            msgs_per_request,
+            msg_max_bytes,
+            members_per_request,
+            dedup_window_secs,
+            failure_scope,
+            allow_equal_send_time,
+            max_body_bytes
+        );
     }
 }
 
@@ -210,7 +228,11 @@ impl ServerConfig {
         let data = if args.memory || (args.data.is_none() && file.memory == Some(true)) {
             DataLocation::Memory
         } else {
-            DataLocation::File(args.data.or(file.data).unwrap_or_else(|| PathBuf::from(DEFAULT_DATA)))
+            DataLocation::File(
+                args.data
+                    .or(file.data)
+                    .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA)),
+            )
         };
         let edition = args.edition.or(file.edition).unwrap_or_default();
         let mut limits = edition.limits();

@@ -44,17 +44,31 @@ pub struct Gateway {
 
 impl Gateway {
     /// A gateway for `app`; `requests_per_second` of `None` turns rate limiting off.
-    pub fn new(app: AppCredentials, clock: Arc<dyn Clock>, requests_per_second: Option<u32>) -> Self {
+    pub fn new(
+        app: AppCredentials,
+        clock: Arc<dyn Clock>,
+        requests_per_second: Option<u32>,
+    ) -> Self {
         let limiter = requests_per_second
             .and_then(NonZeroU32::new)
             .map(|n| (n.get(), RateLimiter::keyed(Quota::per_second(n))));
-        Gateway { app, clock, limiter }
+        Gateway {
+            app,
+            clock,
+            limiter,
+        }
     }
 
     /// Authenticates the common query of a request.
     pub fn authenticate(&self, q: &CommonQuery) -> Result<Caller, ApiError> {
-        let raw = q.sdkappid.as_deref().filter(|s| !s.is_empty()).ok_or(ApiError::SdkAppIdMissing)?;
-        let sdkappid: u64 = raw.parse().map_err(|_| ApiError::SdkAppIdMalformed(raw.to_owned()))?;
+        let raw = q
+            .sdkappid
+            .as_deref()
+            .filter(|s| !s.is_empty())
+            .ok_or(ApiError::SdkAppIdMissing)?;
+        let sdkappid: u64 = raw
+            .parse()
+            .map_err(|_| ApiError::SdkAppIdMalformed(raw.to_owned()))?;
         if sdkappid != self.app.sdkappid {
             return Err(ApiError::UnknownApp(sdkappid));
         }
@@ -63,7 +77,13 @@ impl Gateway {
             return Err(usersig::UserSigError::Empty.into());
         }
         let identifier = q.identifier.as_deref().ok_or(ApiError::IdentifierMissing)?;
-        usersig::verify(usersig, sdkappid, &self.app.secret_key, identifier, self.clock.now())?;
+        usersig::verify(
+            usersig,
+            sdkappid,
+            &self.app.secret_key,
+            identifier,
+            self.clock.now(),
+        )?;
         if !self.app.admins.contains(identifier) {
             return Err(ApiError::NotAdmin(identifier.to_owned()));
         }
@@ -76,7 +96,9 @@ impl Gateway {
     /// Takes one request of `command` from the caller's quota.
     pub fn check_rate(&self, caller: &Caller, command: Command) -> Result<(), ApiError> {
         match &self.limiter {
-            Some((per_second, limiter)) if limiter.check_key(&(caller.sdkappid, command)).is_err() => {
+            Some((per_second, limiter))
+                if limiter.check_key(&(caller.sdkappid, command)).is_err() =>
+            {
                 Err(ApiError::RateLimited {
                     command: command.name().to_owned(),
                     per_second: *per_second,

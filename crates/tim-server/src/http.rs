@@ -35,13 +35,17 @@ pub struct AppState {
 /// The router: `/healthz` and every other path through the gateway.
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route(HEALTH_PATH, get(health))
+        // Other methods on /healthz go through the gateway too (60009 envelope, not a bare 405).
+        .route(HEALTH_PATH, get(health).fallback(dispatch))
         .fallback(dispatch)
         .with_state(state)
 }
 
 async fn health() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "application/json")], r#"{"status":"ok"}"#)
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        r#"{"status":"ok"}"#,
+    )
 }
 
 async fn dispatch(State(state): State<AppState>, req: Request) -> HttpResponse {

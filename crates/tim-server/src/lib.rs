@@ -36,7 +36,12 @@ pub fn open_store(data: &DataLocation) -> anyhow::Result<Arc<dyn Store>> {
 }
 
 /// Builds the router for `config` over `store`, reading time from `clock`.
-pub fn app(config: &ServerConfig, store: Arc<dyn Store>, clock: Arc<dyn Clock>, rng_seed: Option<u64>) -> axum::Router {
+pub fn app(
+    config: &ServerConfig,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    rng_seed: Option<u64>,
+) -> axum::Router {
     let service = Service::new(
         store,
         Arc::clone(&clock),

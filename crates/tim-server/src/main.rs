@@ -1,15 +1,22 @@
 //! `tim-server`: the reference server binary. See `tim_server::config::Args` for flags.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 
 use clap::Parser;
 use tim_server::config::{Args, DataLocation, ServerConfig};
 use tracing_subscriber::EnvFilter;
 
+/// How long a stopping server waits for open connections to finish their requests.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
+
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_env("TIM_LOG").unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_env_filter(
+            EnvFilter::try_from_env("TIM_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
+        )
         .with_writer(std::io::stderr)
+        // Colour codes only for a terminal: log files and pipes get plain text.
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let config = ServerConfig::resolve(Args::parse())?;
     if !config.dev_defaults.is_empty() {
@@ -25,37 +32,72 @@ fn main() -> anyhow::Result<()> {
         DataLocation::Memory => tracing::info!("in-memory store (data is lost on exit)"),
     }
     tracing::info!(edition = %config.limits.edition, rate_limit = ?config.limits.requests_per_second, "limits");
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    runtime.block_on(tim_server::serve(
-        config,
-        |addr| {
-            let mut out = std::io::stdout().lock();
-            let _ = writeln!(out, "listening on http://{addr}");
-            let _ = out.flush();
-        },
-        shutdown_signal(),
-    ))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        // Handlers are installed before the `listening on` line: a SIGTERM sent as soon as the
+        // line appears must stop the server cleanly, not kill it with the default action.
+        let signal = shutdown_signal()?;
+        let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
+        let shutdown = async move {
+            signal.await;
+            let _ = signalled_tx.send(());
+        };
+        let serve = tim_server::serve(
+            config,
+            |addr| {
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(out, "listening on http://{addr}");
+                let _ = out.flush();
+            },
+            shutdown,
+        );
+        // Graceful shutdown waits for open connections; one that stalls mid-request (hyper has
+        // no header timeout here) would hold it for ever. Replies are only sent after commit,
+        // so closing such connections loses nothing that was acknowledged.
+        let deadline = async {
+            if signalled_rx.await.is_ok() {
+                tokio::time::sleep(SHUTDOWN_GRACE).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        };
+        tokio::select! {
+            result = serve => result,
+            () = deadline => {
+                tracing::warn!(
+                    grace_secs = SHUTDOWN_GRACE.as_secs(),
+                    "connections still open after the shutdown grace period; closing them"
+                );
+                Ok(())
+            }
+        }
+    })?;
     tracing::info!("stopped");
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+/// Installs the SIGINT and SIGTERM handlers now and returns a future that completes on either.
+#[cfg(unix)]
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()> + Send + 'static> {
+    use anyhow::Context as _;
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut int = signal(SignalKind::interrupt()).context("cannot install the SIGINT handler")?;
+    let mut term = signal(SignalKind::terminate()).context("cannot install the SIGTERM handler")?;
+    Ok(async move {
+        tokio::select! {
+            _ = int.recv() => tracing::info!("SIGINT received, stopping"),
+            _ = term.recv() => tracing::info!("SIGTERM received, stopping"),
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => tracing::info!("SIGINT received, stopping"),
-        () = term => tracing::info!("SIGTERM received, stopping"),
-    }
+    })
+}
+
+/// Returns a future that completes on Ctrl-C.
+#[cfg(not(unix))]
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()> + Send + 'static> {
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("Ctrl-C received, stopping");
+    })
 }

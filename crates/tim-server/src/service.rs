@@ -13,13 +13,16 @@ use rand::{Rng, SeedableRng};
 use serde::Serialize;
 use tim_model::api::create_group::CreateGroupRequest;
 use tim_model::api::destroy_group::DestroyGroupRequest;
-use tim_model::api::get_group_info::{GetGroupInfoRequest, GetGroupInfoResponse, GroupInfo, MemberInfo};
+use tim_model::api::get_group_info::{
+    GetGroupInfoRequest, GetGroupInfoResponse, GroupInfo, MemberInfo,
+};
 use tim_model::api::group_msg_get_simple::{
     GroupMsgGetSimpleRequest, GroupMsgGetSimpleResponse, HistoryMsg,
 };
 use tim_model::api::import_group::{
-    GroupIdResponse, GroupProfile, ImportGroupRequest, APPLY_JOIN_OPTIONS, DEFAULT_APPLY_JOIN_OPTION,
-    FACE_URL_MAX_BYTES, INTRODUCTION_MAX_BYTES, NAME_MAX_BYTES, NOTIFICATION_MAX_BYTES,
+    GroupIdResponse, GroupProfile, ImportGroupRequest, APPLY_JOIN_OPTIONS,
+    DEFAULT_APPLY_JOIN_OPTION, FACE_URL_MAX_BYTES, INTRODUCTION_MAX_BYTES, NAME_MAX_BYTES,
+    NOTIFICATION_MAX_BYTES,
 };
 use tim_model::api::import_group_member::{
     member_result, ImportGroupMemberRequest, ImportGroupMemberResponse, MemberResult,
@@ -103,15 +106,21 @@ impl Service {
     /// Decodes `body` for `command` and runs it.
     pub fn call(&self, command: Command, body: &[u8]) -> Result<ApiBody, ApiError> {
         Ok(match command {
-            Command::ImportGroupMsg => ApiBody::ImportGroupMsg(self.import_group_msg(decode_json(body)?)?),
+            Command::ImportGroupMsg => {
+                ApiBody::ImportGroupMsg(self.import_group_msg(decode_json(body)?)?)
+            }
             Command::ImportGroup => ApiBody::GroupId(self.import_group(decode_json(body)?)?),
             Command::CreateGroup => ApiBody::GroupId(self.create_group(decode_json(body)?)?),
             Command::DestroyGroup => ApiBody::Empty(self.destroy_group(decode_json(body)?)?),
-            Command::GetGroupInfo => ApiBody::GetGroupInfo(self.get_group_info(decode_json(body)?)?),
+            Command::GetGroupInfo => {
+                ApiBody::GetGroupInfo(self.get_group_info(decode_json(body)?)?)
+            }
             Command::ImportGroupMember => {
                 ApiBody::ImportGroupMember(self.import_group_member(decode_json(body)?)?)
             }
-            Command::SetUnreadMsgNum => ApiBody::Empty(self.set_unread_msg_num(decode_json(body)?)?),
+            Command::SetUnreadMsgNum => {
+                ApiBody::Empty(self.set_unread_msg_num(decode_json(body)?)?)
+            }
             Command::GroupMsgGetSimple => {
                 ApiBody::GroupMsgGetSimple(self.group_msg_get_simple(decode_json(body)?)?)
             }
@@ -122,11 +131,16 @@ impl Service {
         let mut h = std::collections::hash_map::DefaultHasher::new();
         group_id.hash(&mut h);
         let stripe = &self.stripes[(h.finish() as usize) % LOCK_STRIPES];
-        stripe.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        stripe
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn random_u32(&self) -> u32 {
-        self.rng.lock().unwrap_or_else(std::sync::PoisonError::into_inner).random()
+        self.rng
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .random()
     }
 
     /// Reads an existing group, checking the ID's syntax first (10015, then 10010).
@@ -138,7 +152,10 @@ impl Service {
     }
 
     /// `import_group_msg` (seed §2, digest §1).
-    pub fn import_group_msg(&self, req: ImportGroupMsgRequest) -> Result<ImportGroupMsgResponse, ApiError> {
+    pub fn import_group_msg(
+        &self,
+        req: ImportGroupMsgRequest,
+    ) -> Result<ImportGroupMsgResponse, ApiError> {
         let limits = &self.config.limits;
         let _guard = self.lock(&req.group_id);
         let record = if ids::check_group_id(&req.group_id).is_ok() {
@@ -151,6 +168,20 @@ impl Service {
             create_time: g.create_time,
             last_msg_time: g.last_msg_time,
         });
+        // Messages the store already holds (a batch re-sent after a lost reply) are answered with
+        // their original sequence numbers, whatever their times look like now.
+        let candidates: Vec<Option<(u32, i64)>> = req
+            .msg_list
+            .iter()
+            .map(|m| Some((u32::try_from(m.random?).ok()?, m.send_time)))
+            .collect();
+        let duplicates = match &record {
+            Some(_) if candidates.iter().any(Option::is_some) => {
+                self.store
+                    .find_duplicates(&req.group_id, &candidates, limits.dedup_window_secs)?
+            }
+            _ => Vec::new(),
+        };
         let problems = validate::validate_import(
             &req,
             Context {
@@ -158,6 +189,7 @@ impl Service {
                 group: snapshot.as_ref(),
                 restricted_words: &self.config.restricted_words,
                 now: self.clock.now(),
+                duplicates: &duplicates,
             },
         );
         let outcomes = match validate::verdict(&problems, req.msg_list.len(), limits) {
@@ -185,7 +217,9 @@ impl Service {
                 cloud_custom_data: msg.cloud_custom_data.clone(),
             });
         }
-        let stored = self.store.import_messages(&req.group_id, &to_store, limits.dedup_window_secs)?;
+        let stored =
+            self.store
+                .import_messages(&req.group_id, &to_store, limits.dedup_window_secs)?;
         let mut stored = stored.into_iter();
         let mut results = Vec::with_capacity(req.msg_list.len());
         for (msg, outcome) in req.msg_list.iter().zip(outcomes) {
@@ -196,9 +230,9 @@ impl Service {
                     msg_time: msg.send_time,
                 },
                 None => {
-                    let s = stored
-                        .next()
-                        .ok_or_else(|| ApiError::Internal("store returned too few outcomes".into()))?;
+                    let s = stored.next().ok_or_else(|| {
+                        ApiError::Internal("store returned too few outcomes".into())
+                    })?;
                     ImportMsgResult {
                         result: ErrorCode::OK,
                         msg_seq: s.msg_seq,
@@ -208,7 +242,9 @@ impl Service {
             });
         }
         tracing::debug!(group_id = %req.group_id, batch = results.len(), "messages imported");
-        Ok(ImportGroupMsgResponse { import_msg_result: results })
+        Ok(ImportGroupMsgResponse {
+            import_msg_result: results,
+        })
     }
 
     /// `import_group` (digest §4.2).
@@ -220,9 +256,15 @@ impl Service {
         }
         let create_time = match req.create_time {
             None => now,
-            Some(ct) if ct < 0 => return Err(ApiError::InvalidParameter(format!("CreateTime {ct} is negative"))),
+            Some(ct) if ct < 0 => {
+                return Err(ApiError::InvalidParameter(format!(
+                    "CreateTime {ct} is negative"
+                )))
+            }
             Some(ct) if ct > now => {
-                return Err(ApiError::InvalidParameter(format!("CreateTime {ct} is in the future (now is {now})")))
+                return Err(ApiError::InvalidParameter(format!(
+                    "CreateTime {ct} is in the future (now is {now})"
+                )))
             }
             Some(ct) => ct,
         };
@@ -238,23 +280,28 @@ impl Service {
         }
         let list = req.member_list.unwrap_or_default();
         if *t == GroupType::AVChatRoom && !list.is_empty() {
-            return Err(ApiError::PermissionDenied("an AVChatRoom cannot be created with members".into()));
+            return Err(ApiError::PermissionDenied(
+                "an AVChatRoom cannot be created with members".into(),
+            ));
         }
         let mut members = Vec::with_capacity(list.len());
         for (i, m) in list.into_iter().enumerate() {
-            check_account(&format!("MemberList[{i}].Member_Account"), &m.member_account)?;
+            check_account(
+                &format!("MemberList[{i}].Member_Account"),
+                &m.member_account,
+            )?;
             let role = match m.role.as_deref().map(|r| (r, Role::parse(r))) {
                 None | Some((_, Some(Role::Member))) => Role::Member,
                 Some((_, Some(Role::Admin))) => Role::Admin,
-                Some((other, _)) => {
-                    return Err(ApiError::InvalidParameter(format!(
-                        "MemberList[{i}].Role: {other:?} is not allowed; use \"Admin\" or leave it out"
-                    )))
-                }
+                Some((other, _)) => return Err(ApiError::InvalidParameter(format!(
+                    "MemberList[{i}].Role: {other:?} is not allowed; use \"Admin\" or leave it out"
+                ))),
             };
             let join_time = m.join_time.unwrap_or(now);
             if join_time > now {
-                return Err(ApiError::InvalidParameter(format!("MemberList[{i}].JoinTime: {join_time} is in the future")));
+                return Err(ApiError::InvalidParameter(format!(
+                    "MemberList[{i}].JoinTime: {join_time} is in the future"
+                )));
             }
             members.push(NewMember {
                 account: m.member_account,
@@ -266,7 +313,12 @@ impl Service {
         self.create(req.profile, now, members)
     }
 
-    fn create(&self, mut profile: GroupProfile, create_time: i64, mut members: Vec<NewMember>) -> Result<GroupIdResponse, ApiError> {
+    fn create(
+        &self,
+        mut profile: GroupProfile,
+        create_time: i64,
+        mut members: Vec<NewMember>,
+    ) -> Result<GroupIdResponse, ApiError> {
         check_profile(&profile)?;
         if let Some(owner) = &profile.owner_account {
             check_account("Owner_Account", owner)?;
@@ -285,13 +337,17 @@ impl Service {
         members.retain(|m| seen.insert(m.account.clone()));
         let custom = profile.group_id.take();
         if let Some(id) = &custom {
-            ids::check_custom_group_id(id, &profile.group_type).map_err(|e| ApiError::InvalidGroupId {
-                id: id.clone(),
-                reason: e.to_string(),
+            ids::check_custom_group_id(id, &profile.group_type).map_err(|e| {
+                ApiError::InvalidGroupId {
+                    id: id.clone(),
+                    reason: e.to_string(),
+                }
             })?;
         }
         for _ in 0..16 {
-            let group_id = custom.clone().unwrap_or_else(|| self.new_group_id(&profile.group_type));
+            let group_id = custom
+                .clone()
+                .unwrap_or_else(|| self.new_group_id(&profile.group_type));
             let _guard = self.lock(&group_id);
             let mut p = profile.clone();
             p.group_id = Some(group_id.clone());
@@ -310,18 +366,25 @@ impl Service {
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(ApiError::Internal("could not allocate a free group ID".into()))
+        Err(ApiError::Internal(
+            "could not allocate a free group ID".into(),
+        ))
     }
 
     /// A server-assigned ID: `@TGS#` + 10 upper-case letters and digits (`@TGS#_@TGS#…` for communities).
     fn new_group_id(&self, t: &GroupType) -> String {
         const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-        let mut rng = self.rng.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut rng = self
+            .rng
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let tail: String = (0..10)
             .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
             .collect();
         match t {
-            GroupType::Community => format!("{}{}{tail}", ids::COMMUNITY_PREFIX, ids::AUTO_GROUP_PREFIX),
+            GroupType::Community => {
+                format!("{}{}{tail}", ids::COMMUNITY_PREFIX, ids::AUTO_GROUP_PREFIX)
+            }
             _ => format!("{}{tail}", ids::AUTO_GROUP_PREFIX),
         }
     }
@@ -338,7 +401,10 @@ impl Service {
     }
 
     /// `get_group_info` (digest §4.7): each group gets its own `ErrorCode`.
-    pub fn get_group_info(&self, req: GetGroupInfoRequest) -> Result<GetGroupInfoResponse, ApiError> {
+    pub fn get_group_info(
+        &self,
+        req: GetGroupInfoRequest,
+    ) -> Result<GetGroupInfoResponse, ApiError> {
         let max = self.config.limits.group_info_max_ids;
         if req.group_id_list.is_empty() || req.group_id_list.len() > max {
             return Err(ApiError::InvalidParameter(format!(
@@ -373,7 +439,10 @@ impl Service {
         info.next_msg_seq = Some(g.next_msg_seq);
         info.member_num = Some(g.member_num);
         info.max_member_num = p.max_member_count;
-        info.apply_join_option = Some(p.apply_join_option.unwrap_or_else(|| DEFAULT_APPLY_JOIN_OPTION.into()));
+        info.apply_join_option = Some(
+            p.apply_join_option
+                .unwrap_or_else(|| DEFAULT_APPLY_JOIN_OPTION.into()),
+        );
         info.app_defined_data = p.app_defined_data;
         info.member_list = Some(
             members
@@ -381,9 +450,10 @@ impl Service {
                 .map(|m| MemberInfo {
                     member_account: m.account,
                     role: m.role.as_str().to_owned(),
-                    join_time: m.join_time,
-                    msg_seq: last_seq.saturating_sub(m.unread_msg_num),
-                    unread_msg_num: m.unread_msg_num,
+                    join_time: Some(m.join_time),
+                    msg_seq: Some(last_seq.saturating_sub(m.unread_msg_num)),
+                    unread_msg_num: Some(m.unread_msg_num),
+                    extra: Default::default(),
                 })
                 .collect(),
         );
@@ -391,7 +461,10 @@ impl Service {
     }
 
     /// `import_group_member` (digest §4.3).
-    pub fn import_group_member(&self, req: ImportGroupMemberRequest) -> Result<ImportGroupMemberResponse, ApiError> {
+    pub fn import_group_member(
+        &self,
+        req: ImportGroupMemberRequest,
+    ) -> Result<ImportGroupMemberResponse, ApiError> {
         let limits = &self.config.limits;
         check_group_id(&req.group_id)?;
         let n = req.member_list.len();
@@ -454,7 +527,10 @@ impl Service {
     pub fn set_unread_msg_num(&self, req: SetUnreadMsgNumRequest) -> Result<Empty, ApiError> {
         check_account("Member_Account", &req.member_account)?;
         if req.unread_msg_num < 0 {
-            return Err(ApiError::InvalidParameter(format!("UnreadMsgNum {} is negative", req.unread_msg_num)));
+            return Err(ApiError::InvalidParameter(format!(
+                "UnreadMsgNum {} is negative",
+                req.unread_msg_num
+            )));
         }
         let _guard = self.lock(&req.group_id);
         let g = self.existing_group(&req.group_id)?;
@@ -462,7 +538,10 @@ impl Service {
             // Seed era: no effect on these types, and no error (digest §4.4).
             return Ok(Empty {});
         }
-        match self.store.set_unread(&req.group_id, &req.member_account, req.unread_msg_num)? {
+        match self
+            .store
+            .set_unread(&req.group_id, &req.member_account, req.unread_msg_num)?
+        {
             Some(_) => Ok(Empty {}),
             None => Err(ApiError::InvalidParameter(format!(
                 "Member_Account {:?} is not a member of group {:?}",
@@ -472,7 +551,10 @@ impl Service {
     }
 
     /// `group_msg_get_simple` (digest §4.8): newest first, at most `history_page_max` per call.
-    pub fn group_msg_get_simple(&self, req: GroupMsgGetSimpleRequest) -> Result<GroupMsgGetSimpleResponse, ApiError> {
+    pub fn group_msg_get_simple(
+        &self,
+        req: GroupMsgGetSimpleRequest,
+    ) -> Result<GroupMsgGetSimpleResponse, ApiError> {
         let g = self.existing_group(&req.group_id)?;
         if matches!(g.group_type, GroupType::AVChatRoom | GroupType::BChatRoom) {
             return Err(type_refused("group_msg_get_simple", &g.group_type));
@@ -485,11 +567,17 @@ impl Service {
         }
         let page_max = self.config.limits.history_page_max;
         let wanted = usize::try_from(req.req_msg_number).unwrap_or(usize::MAX);
-        let rows = self.store.history(&req.group_id, req.req_msg_seq, wanted.min(page_max))?;
+        let rows = self
+            .store
+            .history(&req.group_id, req.req_msg_seq, wanted.min(page_max))?;
         let mut list = Vec::with_capacity(rows.len());
         for m in rows {
-            let msg_body = serde_json::from_str(&m.body_json)
-                .map_err(|e| ApiError::Internal(format!("stored MsgBody of seq {} is unreadable: {e}", m.msg_seq)))?;
+            let msg_body = serde_json::from_str(&m.body_json).map_err(|e| {
+                ApiError::Internal(format!(
+                    "stored MsgBody of seq {} is unreadable: {e}",
+                    m.msg_seq
+                ))
+            })?;
             list.push(HistoryMsg {
                 from_account: m.from_account,
                 is_place_msg: 0,
@@ -498,6 +586,7 @@ impl Service {
                 msg_seq: m.msg_seq,
                 msg_time_stamp: m.send_time,
                 cloud_custom_data: m.cloud_custom_data,
+                extra: Default::default(),
             });
         }
         Ok(GroupMsgGetSimpleResponse {
@@ -521,7 +610,9 @@ fn check_account(path: &str, account: &str) -> Result<(), ApiError> {
 
 fn type_refused(command: &str, t: &GroupType) -> ApiError {
     match t {
-        GroupType::Unknown(name) => ApiError::InvalidParameter(format!("Type {name:?} is not a group type")),
+        GroupType::Unknown(name) => {
+            ApiError::InvalidParameter(format!("Type {name:?} is not a group type"))
+        }
         t => ApiError::PermissionDenied(format!("{command} does not support groups of type {t}")),
     }
 }
@@ -538,8 +629,16 @@ fn check_profile(p: &GroupProfile) -> Result<(), ApiError> {
         return Err(ApiError::InvalidParameter("Name is empty".into()));
     }
     check_len("Name", Some(&p.name), NAME_MAX_BYTES)?;
-    check_len("Introduction", p.introduction.as_deref(), INTRODUCTION_MAX_BYTES)?;
-    check_len("Notification", p.notification.as_deref(), NOTIFICATION_MAX_BYTES)?;
+    check_len(
+        "Introduction",
+        p.introduction.as_deref(),
+        INTRODUCTION_MAX_BYTES,
+    )?;
+    check_len(
+        "Notification",
+        p.notification.as_deref(),
+        NOTIFICATION_MAX_BYTES,
+    )?;
     check_len("FaceUrl", p.face_url.as_deref(), FACE_URL_MAX_BYTES)?;
     if let Some(opt) = p.apply_join_option.as_deref() {
         if !APPLY_JOIN_OPTIONS.contains(&opt) {

@@ -9,14 +9,30 @@ use super::{ApiRequest, AppDefinedData};
 use crate::endpoint::Command;
 
 /// Request body.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CreateGroupRequest {
     /// Initial members.
-    #[serde(rename = "MemberList", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "MemberList",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub member_list: Option<Vec<CreateGroupMember>>,
     /// The profile.
     #[serde(flatten)]
     pub profile: GroupProfile,
+}
+
+// Decoded through `GroupProfile` (not a flatten) so that errors keep their JSON path.
+impl<'de> Deserialize<'de> for CreateGroupRequest {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let mut profile = GroupProfile::deserialize(d)?;
+        let member_list = super::take_field(&mut profile.extra, "MemberList")?;
+        Ok(CreateGroupRequest {
+            member_list,
+            profile,
+        })
+    }
 }
 
 /// An initial member of `create_group`.
@@ -41,10 +57,18 @@ pub struct CreateGroupMember {
     #[serde(rename = "NameCard", default, skip_serializing_if = "Option::is_none")]
     pub name_card: Option<String>,
     /// Last message time.
-    #[serde(rename = "LastSendMsgTime", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "LastSendMsgTime",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub last_send_msg_time: Option<i64>,
     /// App-defined member data.
-    #[serde(rename = "AppMemberDefinedData", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "AppMemberDefinedData",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub app_member_defined_data: Option<Vec<AppDefinedData>>,
 }
 

@@ -17,7 +17,11 @@ pub struct GetGroupInfoRequest {
     #[serde(rename = "GroupIdList")]
     pub group_id_list: Vec<String>,
     /// Field filters (kept as read; the reference server returns every field).
-    #[serde(rename = "ResponseFilter", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "ResponseFilter",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub response_filter: Option<Value>,
 }
 
@@ -48,40 +52,80 @@ pub struct GroupInfo {
     #[serde(rename = "Name", default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// Introduction.
-    #[serde(rename = "Introduction", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "Introduction",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub introduction: Option<String>,
     /// Notification.
-    #[serde(rename = "Notification", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "Notification",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub notification: Option<String>,
     /// Avatar URL.
     #[serde(rename = "FaceUrl", default, skip_serializing_if = "Option::is_none")]
     pub face_url: Option<String>,
     /// Owner account.
-    #[serde(rename = "Owner_Account", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "Owner_Account",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub owner_account: Option<String>,
     /// Creation time, Unix seconds.
-    #[serde(rename = "CreateTime", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "CreateTime",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub create_time: Option<i64>,
     /// Time of the newest message, Unix seconds (0 when there is none).
-    #[serde(rename = "LastMsgTime", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "LastMsgTime",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub last_msg_time: Option<i64>,
     /// The next sequence number to be assigned.
-    #[serde(rename = "NextMsgSeq", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "NextMsgSeq",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub next_msg_seq: Option<u64>,
     /// Member count.
     #[serde(rename = "MemberNum", default, skip_serializing_if = "Option::is_none")]
     pub member_num: Option<u64>,
     /// Member capacity.
-    #[serde(rename = "MaxMemberNum", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "MaxMemberNum",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub max_member_num: Option<u64>,
     /// Join option.
-    #[serde(rename = "ApplyJoinOption", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "ApplyJoinOption",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub apply_join_option: Option<String>,
     /// App-defined group data.
-    #[serde(rename = "AppDefinedData", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "AppDefinedData",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub app_defined_data: Option<Vec<AppDefinedData>>,
     /// Members.
-    #[serde(rename = "MemberList", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "MemberList",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub member_list: Option<Vec<MemberInfo>>,
     /// Documented fields this crate does not model (`Appid`, `InfoSeq`, `LastInfoTime`,
     /// `ShutUpAllMember`, …), kept.
@@ -131,7 +175,11 @@ pub struct MemberInfo {
     #[serde(rename = "MsgSeq", default, skip_serializing_if = "Option::is_none")]
     pub msg_seq: Option<u64>,
     /// Unread count (reference-server extension; consistent with `MsgSeq`).
-    #[serde(rename = "UnreadMsgNum", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "UnreadMsgNum",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub unread_msg_num: Option<u64>,
     /// Documented fields this crate does not model (`MsgFlag`, `LastSendMsgTime`, `NameCard`,
     /// `ShutUpUntil`, `AppMemberDefinedData`, …), kept.

@@ -21,7 +21,11 @@ pub struct GroupMsgGetSimpleRequest {
     #[serde(rename = "ReqMsgSeq", default, skip_serializing_if = "Option::is_none")]
     pub req_msg_seq: Option<u64>,
     /// 1 includes recalled messages (current edition).
-    #[serde(rename = "WithRecalledMsg", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "WithRecalledMsg",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub with_recalled_msg: Option<i64>,
 }
 
@@ -61,7 +65,11 @@ pub struct HistoryMsg {
     #[serde(rename = "MsgTimeStamp")]
     pub msg_time_stamp: i64,
     /// Custom data, when the message had some.
-    #[serde(rename = "CloudCustomData", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "CloudCustomData",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub cloud_custom_data: Option<String>,
     /// Fields this crate does not model (current edition: `MsgPriority`, `IsSystemMsg`, …), kept.
     #[serde(flatten)]

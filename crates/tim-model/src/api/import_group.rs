@@ -25,7 +25,11 @@ pub const DEFAULT_APPLY_JOIN_OPTION: &str = "NeedPermission";
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GroupProfile {
     /// Owner account; absent means no owner.
-    #[serde(rename = "Owner_Account", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "Owner_Account",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub owner_account: Option<String>,
     /// Group type.
     #[serde(rename = "Type")]
@@ -37,25 +41,49 @@ pub struct GroupProfile {
     #[serde(rename = "Name")]
     pub name: String,
     /// Introduction (≤ 240 bytes).
-    #[serde(rename = "Introduction", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "Introduction",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub introduction: Option<String>,
     /// Notification (≤ 300 bytes).
-    #[serde(rename = "Notification", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "Notification",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub notification: Option<String>,
     /// Avatar URL (≤ 100 bytes).
     #[serde(rename = "FaceUrl", default, skip_serializing_if = "Option::is_none")]
     pub face_url: Option<String>,
     /// Member capacity.
-    #[serde(rename = "MaxMemberCount", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "MaxMemberCount",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub max_member_count: Option<u64>,
     /// `FreeAccess`, `NeedPermission` (default) or `DisableApply`.
-    #[serde(rename = "ApplyJoinOption", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "ApplyJoinOption",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub apply_join_option: Option<String>,
     /// App-defined group data.
-    #[serde(rename = "AppDefinedData", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "AppDefinedData",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub app_defined_data: Option<Vec<AppDefinedData>>,
     /// Community only: whether topics are supported (1/0).
-    #[serde(rename = "SupportTopic", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "SupportTopic",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub support_topic: Option<i64>,
     /// Unmodelled fields, kept.
     #[serde(flatten)]
@@ -83,14 +111,30 @@ impl GroupProfile {
 }
 
 /// Request body.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ImportGroupRequest {
     /// Creation time, Unix seconds; defaults to the request time. Lower bound for message and join times.
-    #[serde(rename = "CreateTime", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "CreateTime",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub create_time: Option<i64>,
     /// The profile.
     #[serde(flatten)]
     pub profile: GroupProfile,
+}
+
+// Decoded through `GroupProfile` (not a flatten) so that errors keep their JSON path.
+impl<'de> Deserialize<'de> for ImportGroupRequest {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let mut profile = GroupProfile::deserialize(d)?;
+        let create_time = super::take_field(&mut profile.extra, "CreateTime")?;
+        Ok(ImportGroupRequest {
+            create_time,
+            profile,
+        })
+    }
 }
 
 /// Response body of `import_group` and `create_group`.

@@ -31,7 +31,11 @@ pub struct ImportMember {
     #[serde(rename = "JoinTime", default, skip_serializing_if = "Option::is_none")]
     pub join_time: Option<i64>,
     /// Unread count, clamped to the group's message count.
-    #[serde(rename = "UnreadMsgNum", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "UnreadMsgNum",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub unread_msg_num: Option<i64>,
 }
 

@@ -16,7 +16,11 @@ pub struct ImportGroupMsgRequest {
     #[serde(rename = "GroupId")]
     pub group_id: String,
     /// `1` also updates recent contacts (current edition only).
-    #[serde(rename = "RecentContactFlag", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "RecentContactFlag",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub recent_contact_flag: Option<i64>,
     /// The messages, in `SendTime` order.
     #[serde(rename = "MsgList")]
@@ -54,7 +58,11 @@ pub struct ImportMsg {
     #[serde(rename = "MsgBody")]
     pub msg_body: Vec<MsgElement>,
     /// Custom data stored with the message (digest §7 Q16: accepted, never required).
-    #[serde(rename = "CloudCustomData", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "CloudCustomData",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub cloud_custom_data: Option<String>,
     /// Unmodelled fields, kept.
     #[serde(flatten)]
@@ -79,7 +87,11 @@ impl ImportMsg {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImportGroupMsgResponse {
     /// One result per message, in request order (absent on `FAIL`).
-    #[serde(rename = "ImportMsgResult", default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        rename = "ImportMsgResult",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub import_msg_result: Vec<ImportMsgResult>,
 }
 

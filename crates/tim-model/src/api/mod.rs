@@ -30,6 +30,29 @@ pub trait ApiRequest: Serialize + DeserializeOwned {
     type Response: Serialize + DeserializeOwned + Default;
 }
 
+/// Removes `name` from `extra` and decodes it, for request types whose other fields are read
+/// through a nested struct. Errors name the full path (`MemberList[0].JoinTime: …`), which a
+/// `#[serde(flatten)]` would lose.
+pub(crate) fn take_field<T: DeserializeOwned, E: serde::de::Error>(
+    extra: &mut Extra,
+    name: &str,
+) -> Result<Option<T>, E> {
+    match extra.remove(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => serde_path_to_error::deserialize(v).map(Some).map_err(|e| {
+            let inner = e.path().to_string();
+            let path = if inner == "." || inner.is_empty() {
+                name.to_owned()
+            } else if inner.starts_with('[') {
+                format!("{name}{inner}")
+            } else {
+                format!("{name}.{inner}")
+            };
+            E::custom(format_args!("{path}: {}", e.into_inner()))
+        }),
+    }
+}
+
 /// A `{Key, Value}` pair of `AppDefinedData` / `AppMemberDefinedData`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AppDefinedData {

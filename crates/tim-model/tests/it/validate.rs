@@ -45,6 +45,7 @@ struct Setup {
     limits: Limits,
     words: Vec<String>,
     now: i64,
+    duplicates: Vec<bool>,
 }
 
 impl Setup {
@@ -61,6 +62,7 @@ impl Setup {
             limits: edition.limits(),
             words: vec!["Forbidden".to_owned()],
             now: NOW,
+            duplicates: Vec::new(),
         };
         s.msgs(2);
         s
@@ -101,6 +103,7 @@ impl Setup {
                 group: self.group.as_ref(),
                 restricted_words: &self.words,
                 now: self.now,
+                duplicates: &self.duplicates,
             },
         )
     }
@@ -718,7 +721,11 @@ fn order_is_checked_against_the_newest_accepted_message() {
     let problems = s.problems();
     assert_eq!(problems.len(), 1, "{problems:?}");
     assert_eq!(problems[0].path, "MsgList[1].SendTime");
-    assert!(problems[0].message.contains("MsgList[0].SendTime"), "{}", problems[0].message);
+    assert!(
+        problems[0].message.contains("MsgList[0].SendTime"),
+        "{}",
+        problems[0].message
+    );
 }
 
 #[test]
@@ -843,4 +850,33 @@ fn present_but_invalid_values_are_not_called_missing(#[case] e: MsgElement, #[ca
         "{}",
         problems[0].message
     );
+}
+
+/// A re-sent batch whose messages the store already holds (same supplied `Random`) is not
+/// refused for its now-old times: known duplicates skip the per-message rules and do not move the
+/// time bound, in both editions; structure rules still apply to them.
+#[rstest]
+#[case::seed(Seed)]
+#[case::current(Current)]
+fn known_duplicates_skip_the_per_message_rules(#[case] edition: Edition) {
+    let mut s = Setup::new(edition);
+    s.msgs(3);
+    s.group().last_msg_time = Some(T0 + 20);
+    // Messages 0 and 1 are before the group's newest message; 0 also has a restricted word.
+    s.body(0, vec![text("forbidden")]);
+    s.duplicates = vec![true, true];
+    assert_eq!(s.problems(), Vec::<Problem>::new());
+    // Message 1 is not a duplicate after all: its old time is a problem again.
+    s.duplicates = vec![true, false];
+    let problems = s.problems();
+    assert_eq!(
+        problems.iter().map(|p| p.path.as_str()).collect::<Vec<_>>(),
+        ["MsgList[1].SendTime"]
+    );
+    // Structure is still checked for duplicates.
+    s.duplicates = vec![true, true, true];
+    s.msg(0).from_account = String::new();
+    let problems = s.problems();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(problems[0].path, "MsgList[0].From_Account");
 }

@@ -175,8 +175,22 @@ pub trait Store: Send + Sync + 'static {
         dedup_window_secs: i64,
     ) -> StoreResult<Vec<StoredOutcome>>;
 
+    /// For each candidate `(random, send_time)`, whether the group already stores a message with
+    /// that *supplied* `random` and a `send_time` within `dedup_window_secs` of it; `None`
+    /// candidates are `false`. Read-only; [`Store::import_messages`] applies the same rule.
+    fn find_duplicates(
+        &self,
+        group_id: &str,
+        candidates: &[Option<(u32, i64)>],
+        dedup_window_secs: i64,
+    ) -> StoreResult<Vec<bool>>;
+
     /// Adds members, one outcome each, in order. Unread counts are clamped to `[0, msg_count]`.
-    fn import_members(&self, group_id: &str, members: &[NewMember]) -> StoreResult<Vec<MemberInsert>>;
+    fn import_members(
+        &self,
+        group_id: &str,
+        members: &[NewMember],
+    ) -> StoreResult<Vec<MemberInsert>>;
 
     /// Lists a group's members, ordered by join time then account.
     fn members(&self, group_id: &str) -> StoreResult<Vec<MemberRecord>>;
@@ -186,5 +200,10 @@ pub trait Store: Send + Sync + 'static {
     fn set_unread(&self, group_id: &str, account: &str, unread: i64) -> StoreResult<Option<u64>>;
 
     /// Up to `limit` messages with `msg_seq <= max_seq` (all when `None`), newest first.
-    fn history(&self, group_id: &str, max_seq: Option<u64>, limit: usize) -> StoreResult<Vec<StoredMessage>>;
+    fn history(
+        &self,
+        group_id: &str,
+        max_seq: Option<u64>,
+        limit: usize,
+    ) -> StoreResult<Vec<StoredMessage>>;
 }

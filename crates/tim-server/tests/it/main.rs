@@ -1,0 +1,12 @@
+//! Integration tests of `tim-server`: the shared store suite, the HTTP API over a real loopback
+//! socket, and process-level tests of the binary.
+
+mod bad_input;
+mod concurrency;
+mod crash;
+mod gateway;
+mod groups;
+mod import_msg;
+mod process;
+mod store;
+mod support;

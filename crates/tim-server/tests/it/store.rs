@@ -1,0 +1,1145 @@
+//! The shared store suite: every test runs once per backend (`memory`, `sqlite` on a temp file),
+//! plus SQLite-only tests of durability, WAL mode and mid-call failures.
+
+use std::ops::Deref;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rstest::rstest;
+use serde_json::json;
+use tempfile::TempDir;
+use tim_model::api::import_group::GroupProfile;
+use tim_model::api::AppDefinedData;
+use tim_model::GroupType;
+use tim_server::store::memory::MemoryStore;
+use tim_server::store::sqlite::SqliteStore;
+use tim_server::store::{
+    MemberInsert, MemberRecord, NewGroup, NewMember, NewMessage, Role, Store, StoreError,
+    StoredMessage, StoredOutcome,
+};
+
+/// The seed edition's window (digest §7 Q6).
+const WINDOW: i64 = 300;
+/// A plausible creation time; message times are offsets from it.
+const T0: i64 = 1_600_000_000;
+
+// ---------------------------------------------------------------------------------------------
+// Backends
+
+/// A store under test, keeping its temporary directory alive for as long as the store.
+struct Backend {
+    store: Arc<dyn Store>,
+    _dir: Option<TempDir>,
+}
+
+impl Deref for Backend {
+    type Target = dyn Store;
+
+    fn deref(&self) -> &(dyn Store + 'static) {
+        &*self.store
+    }
+}
+
+fn memory() -> Backend {
+    Backend {
+        store: Arc::new(MemoryStore::new()),
+        _dir: None,
+    }
+}
+
+fn sqlite() -> Backend {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&db_path(&dir)).unwrap();
+    Backend {
+        store: Arc::new(store),
+        _dir: Some(dir),
+    }
+}
+
+fn db_path(dir: &TempDir) -> PathBuf {
+    dir.path().join("tim.db")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Builders
+
+/// A profile that exercises every persisted field, including unmodelled ones.
+fn profile(name: &str) -> GroupProfile {
+    let mut p = GroupProfile::new(GroupType::Public, name);
+    p.owner_account = Some("owner".into());
+    p.group_id = Some("ignored-by-the-store".into());
+    p.introduction = Some("简介 with \"quotes\"".into());
+    p.notification = Some("line\nbreak".into());
+    p.face_url = Some("https://example.invalid/a.png".into());
+    p.max_member_count = Some(2000);
+    p.apply_join_option = Some("FreeAccess".into());
+    p.app_defined_data = Some(vec![AppDefinedData {
+        key: "k".into(),
+        value: "v".into(),
+    }]);
+    p.extra.insert("ShutUpAllMember".into(), json!("On"));
+    p.extra.insert(
+        "Nested".into(),
+        json!({"a": [1, 2.5, null, true], "b": "ü"}),
+    );
+    p
+}
+
+fn member(account: &str, role: Role, join_time: i64, unread: Option<i64>) -> NewMember {
+    NewMember {
+        account: account.into(),
+        role,
+        join_time,
+        unread_msg_num: unread,
+    }
+}
+
+fn new_group(group_id: &str, members: Vec<NewMember>) -> NewGroup {
+    NewGroup {
+        group_id: group_id.into(),
+        create_time: T0,
+        profile: profile("group name"),
+        members,
+    }
+}
+
+/// Creates `group_id` with an owner and two members.
+fn create(s: &dyn Store, group_id: &str) {
+    s.create_group(new_group(
+        group_id,
+        vec![
+            member("owner", Role::Owner, T0, None),
+            member("alice", Role::Admin, T0 + 1, None),
+            member("bob", Role::Member, T0 + 2, None),
+        ],
+    ))
+    .unwrap();
+}
+
+fn text_body(text: &str) -> String {
+    json!([{"MsgType": "TIMTextElem", "MsgContent": {"Text": text}}]).to_string()
+}
+
+/// A message with a supplied random.
+fn msg(send_time: i64, random: u32) -> NewMessage {
+    NewMessage {
+        from_account: "alice".into(),
+        send_time,
+        random,
+        random_supplied: true,
+        body_json: text_body(&format!("r{random}@{send_time}")),
+        cloud_custom_data: None,
+    }
+}
+
+/// A message whose random the service generated.
+fn generated(send_time: i64, random: u32) -> NewMessage {
+    NewMessage {
+        random_supplied: false,
+        ..msg(send_time, random)
+    }
+}
+
+/// `n` messages with distinct supplied randoms starting at `first_random`, one second apart.
+fn batch(first_random: u32, n: u32) -> Vec<NewMessage> {
+    (0..n)
+        .map(|i| msg(T0 + 10 + i64::from(i), first_random + i))
+        .collect()
+}
+
+fn stored(msg_seq: u64, msg_time: i64) -> StoredOutcome {
+    StoredOutcome {
+        msg_seq,
+        msg_time,
+        duplicate: false,
+    }
+}
+
+fn duplicate_of(msg_seq: u64, msg_time: i64) -> StoredOutcome {
+    StoredOutcome {
+        msg_seq,
+        msg_time,
+        duplicate: true,
+    }
+}
+
+fn seqs(outcomes: &[StoredOutcome]) -> Vec<u64> {
+    outcomes.iter().map(|o| o.msg_seq).collect()
+}
+
+fn history_seqs(s: &dyn Store, group_id: &str) -> Vec<u64> {
+    s.history(group_id, None, usize::MAX)
+        .unwrap()
+        .iter()
+        .map(|m| m.msg_seq)
+        .collect()
+}
+
+fn unread_counts(s: &dyn Store, group_id: &str) -> Vec<(String, u64)> {
+    s.members(group_id)
+        .unwrap()
+        .into_iter()
+        .map(|m| (m.account, m.unread_msg_num))
+        .collect()
+}
+
+fn msg_count(s: &dyn Store, group_id: &str) -> u64 {
+    s.group(group_id).unwrap().unwrap().msg_count
+}
+
+fn next_seq(s: &dyn Store, group_id: &str) -> u64 {
+    s.group(group_id).unwrap().unwrap().next_msg_seq
+}
+
+#[track_caller]
+fn assert_not_found<T: std::fmt::Debug>(r: Result<T, StoreError>) {
+    assert!(matches!(r, Err(StoreError::GroupNotFound)), "{r:?}");
+}
+
+/// Every method on a group that does not exist: `group` is `None`, the others fail with `GroupNotFound`.
+#[track_caller]
+fn assert_missing_everywhere(s: &dyn Store, group_id: &str) {
+    assert_eq!(s.group(group_id).unwrap(), None);
+    assert_not_found(s.import_messages(group_id, &batch(1, 2), WINDOW));
+    assert_not_found(s.import_messages(group_id, &[], WINDOW));
+    assert_not_found(s.find_duplicates(group_id, &[Some((1, T0))], WINDOW));
+    assert_not_found(s.import_members(group_id, &[member("carol", Role::Member, T0, Some(0))]));
+    assert_not_found(s.members(group_id));
+    assert_not_found(s.set_unread(group_id, "alice", 1));
+    assert_not_found(s.history(group_id, None, 20));
+    assert_not_found(s.destroy_group(group_id));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Groups
+
+#[rstest]
+#[case::memory(memory())]
+#[case::sqlite(sqlite())]
+fn create_and_read_back(#[case] s: Backend) {
+    let group = new_group(
+        "g1",
+        vec![
+            member("owner", Role::Owner, T0, None),
+            // A new group has no messages: any requested unread count clamps to 0.
+            member("alice", Role::Admin, T0 + 1, Some(5)),
+            member("bob", Role::Member, T0 + 2, Some(-1)),
+        ],
+    );
+    let created = s.create_group(group.clone()).unwrap();
+    assert_eq!(created.group_id, "g1");
+    assert_eq!(created.group_type, GroupType::Public);
+    assert_eq!(created.create_time, T0);
+    assert_eq!(
+        created.profile, group.profile,
+        "the profile is kept as given"
+    );
+    assert_eq!(created.next_msg_seq, 1);
+    assert_eq!(created.last_msg_time, None);
+    assert_eq!(created.msg_count, 0);
+    assert_eq!(created.member_num, 3);
+    assert_eq!(s.group("g1").unwrap(), Some(created));
+    assert_eq!(
+        s.members("g1").unwrap(),
+        vec![
+            MemberRecord {
+                account: "owner".into(),
+                role: Role::Owner,
+                join_time: T0,
+                unread_msg_num: 0,
+            },
+            MemberRecord {
+                account: "alice".into(),
+                role: Role::Admin,
+                join_time: T0 + 1,
+                unread_msg_num: 0,
+            },
+            MemberRecord {
+                account: "bob".into(),
+                role: Role::Member,
+                join_time: T0 + 2,
+                unread_msg_num: 0,
+            },
+        ]
+    );
+    assert_eq!(s.group("other").unwrap(), None);
+}
+
+#[rstest]
+#[case::memory(memory())]
+#[case::sqlite(sqlite())]
+fn unknown_group_type_and_bare_profile_round_trip(#[case] s: Backend) {
+    let group = NewGroup {
+        group_id: "g-bare".into(),
+        create_time: 0,
+        profile: GroupProfile::new(GroupType::Unknown("FutureType".into()), ""),
+        members: vec![],
+    };
+    let created = s.create_group(group.clone()).unwrap();
+    assert_eq!(created.group_type, GroupType::Unknown("FutureType".into()));
+    assert_eq!(created.member_num, 0);
+    let read = s.group("g-bare").unwrap().unwrap();
+    assert_eq!(read, created);
+    assert_eq!(read.profile, group.profile);
+    assert_eq!(s.members("g-bare").unwrap(), vec![]);
+}
+
+#[rstest]
+#[case::memory(memory())]
+#[case::sqlite(sqlite())]
+fn create_with_repeated_account_keeps_first(#[case] s: Backend) {
+    let created = s
+        .create_group(new_group(
+            "g1",
+            vec![
+                member("owner", Role::Owner, T0, None),
+                member("owner", Role::Member, T0 + 5, None),
+            ],
+        ))
+        .unwrap();
+    assert_eq!(created.member_num, 1);
+    let members = s.members("g1").unwrap();
+    assert_eq!(members.len(), 1);
+    assert_eq!((members[0].role, members[0].join_time), (Role::Owner, T0));
+}
+
+#[rstest]
+#[case::memory(memory())]
+#[case::sqlite(sqlite())]
+fn group_id_taken(#[case] s: Backend) {
+    create(&*s, "g1");
+    s.import_messages("g1", &batch(1, 3), WINDOW).unwrap();
+    let before = s.group("g1").unwrap().unwrap();
+    let mut again = new_group("g1", vec![member("mallory", Role::Owner, T0, None)]);
+    again.profile.name = "other name".into();
+    again.create_time = T0 + 99;
+    assert!(matches!(
+        s.create_group(again),
+        Err(StoreError::GroupIdTaken)
+    ));
+    // The existing group is untouched.
+    assert_eq!(s.group("g1").unwrap().unwrap(), before);
+    assert!(s
+        .members("g1")
+        .unwrap()
+        .iter()
+        .all(|m| m.account != "mallory"));
+    assert_eq!(history_seqs(&*s, "g1"), vec![3, 2, 1]);
+}
+
+#[rstest]
+#[case::memory(memory())]
+#[case::sqlite(sqlite())]
+fn never_created_group_is_not_found_everywhere(#[case] s: Backend) {
+    create(&*s, "other");
+    assert_missing_everywhere(&*s, "nope");
+}
+
+#[rstest]
+#[case::memory(memory())]
+#[case::sqlite(sqlite())]
+fn destroy_then_not_found_and_id_reusable(#[case] s: Backend) {
+    create(&*s, "g1");
+    create(&*s, "g2");
+    s.import_messages("g1", &batch(7, 5), WINDOW).unwrap();
+    s.import_messages("g2", &batch(7, 2), WINDOW).unwrap();
+    s.destroy_group("g1").unwrap();
+    assert_missing_everywhere(&*s, "g1");
+
+    // Other groups are untouched.
+    assert_eq!(history_seqs(&*s, "g2"), vec![2, 1]);
+    assert_eq!(s.members("g2").unwrap().len(), 3);
+
+    // The ID is free again, with a fresh sequence, no members but the new ones and no dedup state.
+    let recreated = s
+        .create_group(new_group("g1", vec![member("zed", Role::Owner, T0, None)]))
+        .unwrap();
+    assert_eq!(
+        (
+            recreated.next_msg_seq,
+            recreated.msg_count,
+            recreated.member_num,
+            recreated.last_msg_time
+        ),
+        (1, 0, 1, None)
+    );
+    assert_eq!(s.members("g1").unwrap().len(), 1);
+    assert_eq!(history_seqs(&*s, "g1"), Vec::<u64>::new());
+    // Same randoms and times as before the destroy: stored, not duplicates, seq from 1 again.
+    let out = s.import_messages("g1", &batch(7, 2), WINDOW).unwrap();
+    assert_eq!(out, vec![stored(1, T0 + 10), stored(2, T0 + 11)]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sequence numbers
+
+#[rstest]
+#[case::memory(memory())]
+#[case::sqlite(sqlite())]
+fn seq_starts_at_1_and_increases_without_gaps_across_calls(#[case] s: Backend) {
+    create(&*s, "g1");
+    let mut all = Vec::new();
+    let mut random = 1;
+    for n in [3, 0, 5, 1, 20] {
+        let out = s.import_messages("g1", &batch(random, n), WINDOW).unwrap();
+        assert_eq!(out.len(), n as usize);
+        assert!(out.iter().all(|o| !o.duplicate));
+        all.extend(seqs(&out));
+        random += n;
+    }
+    assert_eq!(all, (1..=29).collect::<Vec<_>>());
+    assert_eq!(history_seqs(&*s, "g1"), (1..=29).rev().collect::<Vec<_>>());
+    let g = s.group("g1").unwrap().unwrap();
+    assert_eq!((g.next_msg_seq, g.msg_count), (30, 29));
+    // The last batch's newest message was sent at T0 + 10 + 19.
+    assert_eq!(g.last_msg_time, Some(T0 + 29));
+}
+
+#[rstest]
+#[case::memory(memory())]
+#[case::sqlite(sqlite())]
+fn outcome_reports_send_time_and_groups_are_independent(#[case] s: Backend) {
+    create(&*s, "a");
+    create(&*s, "b");
+    let out_a = s
+        .import_messages("a", &[msg(T0 + 5, 1), generated(T0 + 7, 2)], WINDOW)
+        .unwrap();
+    // The same supplied random in another group is not a duplicate.
+    let out_b = s.import_messages("b", &[msg(T0 + 5, 1)], WINDOW).unwrap();
+    assert_eq!(out_a, vec![stored(1, T0 + 5), stored(2, T0 + 7)]);
+    assert_eq!(out_b, vec![stored(1, T0 + 5)]);
+    assert_eq!(s.group("a").unwrap().unwrap().last_msg_time, Some(T0 + 7));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Duplicates
+
+#[rstest]
+#[case::memory(memory())]
+#[case::sqlite(sqlite())]
+fn duplicate_within_window_is_not_stored(#[case] s: Backend) {
+    create(&*s, "g1");
+    let t = T0 + 1000;
+    assert_eq!(
+        s.import_messages("g1", &[msg(t, 42)], WINDOW).unwrap(),
+        vec![stored(1, t)]
+    );
+    // Both edges of the window, and inside it, report the original.
+    for other in [t, t + WINDOW, t - WINDOW, t + 1] {
+        let out = s.import_messages("g1", &[msg(other, 42)], WINDOW).unwrap();
+        assert_eq!(out, vec![duplicate_of(1, t)], "send_time {other}");
+    }
+    assert_eq!(history_seqs(&*s, "g1"), vec![1]);
+    let g = s.group("g1").unwrap().unwrap();
+    assert_eq!(
+        (g.next_msg_seq, g.msg_count, g.last_msg_time),
+        (2, 1, Some(t))
+    );
+    // The next stored message takes the next seq: duplicates leave no gap.
+    assert_eq!(
+        s.import_messages("g1", &[msg(t, 43)], WINDOW).unwrap(),
+        vec![stored(2, t)]
+    );
+}
+
+#[rstest]
+#[case::memory(memory())]
+#[case::sqlite(sqlite())]
+fn same_random_just_outside_window_is_stored(#[case] s: Backend) {
+    create(&*s, "g1");
+    let t = T0 + 1000;
+    s.import_messages("g1", &[msg(t, 42)], WINDOW).unwrap();
+    let out = s
+        .import_messages(
+            "g1",
+            &[msg(t + WINDOW + 1, 42), msg(t - WINDOW - 1, 42)],
+            WINDOW,
+        )
+        .unwrap();
+    assert_eq!(
+        out,
+        vec![stored(2, t + WINDOW + 1), stored(3, t - WINDOW - 1)]
+    );
+    assert_eq!(history_seqs(&*s, "g1"), vec![3, 2, 1]);
+}
+
+#[rstest]
+#[case::memory(memory())]
+#[case::sqlite(sqlite())]
+fn window_is_the_callers(#[case] s: Backend) {
+    create(&*s, "g1");
+    let t = T0 + 1000;
+    s.import_messages("g1", &[msg(t, 42)], 0).unwrap();
+    // Window 0: only the very same second is a duplicate.
+    let out = s
+        .import_messages("g1", &[msg(t, 42), msg(t + 1, 42)], 0)
+        .unwrap();
+    assert_eq!(out, vec![duplicate_of(1, t), stored(2, t + 1)]);
+    // A negative window never matches.
+    let out = s.import_messages("g1", &[msg(t, 42)], -1).unwrap();
+    assert_eq!(out, vec![stored(3, t)]);
+}
+
+#[rstest]
+#[case::memory(memory())]
+#[case::sqlite(sqlite())]
+fn generated_randoms_never_dedup(#[case] s: Backend) {
+    create(&*s, "g1");
+    let t = T0 + 1000;
+    let out = s
+        .import_messages(
+            "g1",
+            &[
+                generated(t, 7),
+                // Generated twice, same time: both stored.
+                generated(t, 7),
+                // Supplied, equal to generated ones: not a duplicate of them.
+                msg(t, 7),
+                // Generated, equal to a supplied one: not a duplicate either.
+                generated(t, 7),
+                // Supplied again: a duplicate of the supplied one only.
+                msg(t, 7),
+            ],
+            WINDOW,
+        )
+        .unwrap();
+    assert_eq!(
+        out,
+        vec![
+            stored(1, t),
+            stored(2, t),
+            stored(3, t),
+            stored(4, t),
+            duplicate_of(3, t)
+        ]
+    );
+    assert_eq!(msg_count(&*s, "g1"), 4);
+}
+
+#[rstest]
+#[case::memory(memory())]
+#[case::sqlite(sqlite())]
+fn duplicates_within_one_call(#[case] s: Backend) {
+    create(&*s, "g1");
+    let t = T0 + 1000;
+    let out = s
+        .import_messages(
+            "g1",
+            &[
+                msg(t, 5),
+                msg(t + 1, 6),
+                msg(t + 2, 5),
+                msg(t + 3, 6),
+                msg(t + 4, 8),
+                msg(t + 4, 8),
+            ],
+            WINDOW,
+        )
+        .unwrap();
+    assert_eq!(
+        out,
+        vec![
+            stored(1, t),
+            stored(2, t + 1),
+            duplicate_of(1, t),
+            duplicate_of(2, t + 1),
+            stored(3, t + 4),
+            duplicate_of(3, t + 4),
+        ]
+    );
+    assert_eq!(history_seqs(&*s, "g1"), vec![3, 2, 1]);
+    assert_eq!(next_seq(&*s, "g1"), 4);
+}
+
+#[rstest]
+#[case::memory(memory())]
+#[case::sqlite(sqlite())]
+fn a_duplicate_is_never_an_original(#[case] s: Backend) {
+    create(&*s, "g1");
+    let t = T0 + 1000;
+    let out = s
+        .import_messages(
+            "g1",
+            &[msg(t, 9), msg(t + WINDOW, 9), msg(t + 2 * WINDOW, 9)],
+            WINDOW,
+        )
+        .unwrap();
+    // The second is a duplicate of the first and was not stored, so the third (outside the
+    // first's window, inside the second's) is new.
+    assert_eq!(
+        out,
+        vec![stored(1, t), duplicate_of(1, t), stored(2, t + 2 * WINDOW)]
+    );
+}
+
+#[rstest]
+#[case::memory(memory())]
+#[case::sqlite(sqlite())]
+fn several_originals_report_the_earliest(#[case] s: Backend) {
+    create(&*s, "g1");
+    let t = T0 + 1000;
+    s.import_messages("g1", &[msg(t, 9), msg(t + WINDOW + 1, 9)], WINDOW)
+        .unwrap();
+    // Within the window of both stored messages: the one with the lower seq is reported.
+    let out = s
+        .import_messages("g1", &[msg(t + WINDOW / 2, 9)], WINDOW)
+        .unwrap();
+    assert_eq!(out, vec![duplicate_of(1, t)]);
+}
+
+#[rstest]
+#[case::memory(memory())]
+#[case::sqlite(sqlite())]
+fn find_duplicates_applies_the_import_rule_read_only(#[case] s: Backend) {
+    create(&*s, "g1");
+    let t = T0 + 1000;
+    s.import_messages("g1", &[msg(t, 42), generated(t, 43)], WINDOW)
+        .unwrap();
+    s.set_unread("g1", "alice", 1).unwrap();
+    let before = (s.group("g1").unwrap(), s.members("g1").unwrap());
+    let candidates = [
+        Some((42, t + WINDOW)),     // within the window of a supplied random
+        Some((42, t - WINDOW)),     // the other edge
+        Some((42, t + WINDOW + 1)), // just outside
+        Some((43, t)),              // 43 was generated: never a duplicate
+        None,                       // no supplied random
+        Some((44, t)),              // unknown random
+        Some((44, t)),              // repeated among the candidates: only stored messages count
+    ];
+    let found = s.find_duplicates("g1", &candidates, WINDOW).unwrap();
+    assert_eq!(found, vec![true, true, false, false, false, false, false]);
+    assert_eq!(
+        s.find_duplicates("g1", &[], WINDOW).unwrap(),
+        Vec::<bool>::new()
+    );
+    assert_eq!(
+        s.find_duplicates("g1", &[Some((42, t))], -1).unwrap(),
+        vec![false]
+    );
+    // Read-only: nothing stored, no seq consumed, unread counts kept.
+    assert_eq!((s.group("g1").unwrap(), s.members("g1").unwrap()), before);
+    // It agrees with what import_messages then does.
+    let imported = s
+        .import_messages(
+            "g1",
+            &[
+                msg(t + WINDOW, 42),
+                msg(t + WINDOW + 1, 42),
+                generated(t, 43),
+            ],
+            WINDOW,
+        )
+        .unwrap();
+    assert_eq!(
+        imported,
+        vec![duplicate_of(1, t), stored(3, t + WINDOW + 1), stored(4, t)]
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Members and unread counts
+
+#[rstest]
+#[case::memory(memory())]
+#[case::sqlite(sqlite())]
+fn import_resets_every_unread_count(#[case] s: Backend) {
+    create(&*s, "g1");
+    s.import_messages("g1", &batch(1, 10), WINDOW).unwrap();
+    let set_all = |n: i64| {
+        for account in ["owner", "alice", "bob"] {
+            assert_eq!(s.set_unread("g1", account, n).unwrap(), Some(n as u64));
+        }
+    };
+    let zeros = vec![("owner".into(), 0), ("alice".into(), 0), ("bob".into(), 0)];
+
+    set_all(4);
+    s.import_messages("g1", &batch(100, 1), WINDOW).unwrap();
+    assert_eq!(unread_counts(&*s, "g1"), zeros);
+
+    // An empty import still resets, and stores nothing.
+    set_all(3);
+    assert_eq!(s.import_messages("g1", &[], WINDOW).unwrap(), vec![]);
+    assert_eq!(unread_counts(&*s, "g1"), zeros);
+    assert_eq!(next_seq(&*s, "g1"), 12);
+
+    // So does an import whose messages are all duplicates.
+    set_all(2);
+    let out = s.import_messages("g1", &batch(100, 1), WINDOW).unwrap();
+    assert!(out[0].duplicate);
+    assert_eq!(unread_counts(&*s, "g1"), zeros);
+}
+
+#[rstest]
+#[case::memory(memory())]
+#[case::sqlite(sqlite())]
+fn import_members_clamps_unread(#[case] s: Backend) {
+    create(&*s, "g1");
+    s.import_messages("g1", &batch(1, 5), WINDOW).unwrap();
+    let out = s
+        .import_members(
+            "g1",
+            &[
+                member("neg", Role::Member, T0 + 10, Some(-3)),
+                member("mid", Role::Member, T0 + 11, Some(3)),
+                member("exact", Role::Member, T0 + 12, Some(5)),
+                member("above", Role::Member, T0 + 13, Some(99)),
+                member("huge", Role::Member, T0 + 14, Some(i64::MAX)),
+                member("min", Role::Member, T0 + 15, Some(i64::MIN)),
+                member("none", Role::Admin, T0 + 16, None),
+            ],
+        )
+        .unwrap();
+    assert_eq!(out, vec![MemberInsert::Added; 7]);
+    let unread: Vec<_> = unread_counts(&*s, "g1").into_iter().skip(3).collect();
+    assert_eq!(
+        unread,
+        vec![
+            ("neg".into(), 0),
+            ("mid".into(), 3),
+            ("exact".into(), 5),
+            ("above".into(), 5),
+            ("huge".into(), 5),
+            ("min".into(), 0),
+            ("none".into(), 0),
+        ]
+    );
+    assert_eq!(s.group("g1").unwrap().unwrap().member_num, 10);
+}
+
+#[rstest]
+#[case::memory(memory())]
+#[case::sqlite(sqlite())]
+fn already_member_changes_nothing(#[case] s: Backend) {
+    create(&*s, "g1");
+    s.import_messages("g1", &batch(1, 5), WINDOW).unwrap();
+    s.set_unread("g1", "alice", 2).unwrap();
+    let before = s.members("g1").unwrap();
+    let out = s
+        .import_members(
+            "g1",
+            &[
+                member("alice", Role::Member, T0 + 50, Some(5)),
+                member("carol", Role::Member, T0 + 60, Some(1)),
+                // Repeated within one call: the first wins.
+                member("carol", Role::Admin, T0 + 70, Some(4)),
+            ],
+        )
+        .unwrap();
+    assert_eq!(
+        out,
+        vec![
+            MemberInsert::AlreadyMember,
+            MemberInsert::Added,
+            MemberInsert::AlreadyMember
+        ]
+    );
+    let after = s.members("g1").unwrap();
+    assert_eq!(&after[..3], &before[..], "existing members are unchanged");
+    assert_eq!(
+        after[3],
+        MemberRecord {
+            account: "carol".into(),
+            role: Role::Member,
+            join_time: T0 + 60,
+            unread_msg_num: 1,
+        }
+    );
+    assert_eq!(s.group("g1").unwrap().unwrap().member_num, 4);
+    assert_eq!(s.import_members("g1", &[]).unwrap(), vec![]);
+}
+
+#[rstest]
+#[case::memory(memory())]
+#[case::sqlite(sqlite())]
+fn set_unread_clamps_and_ignores_non_members(#[case] s: Backend) {
+    create(&*s, "g1");
+    // No messages yet: everything clamps to 0.
+    assert_eq!(s.set_unread("g1", "alice", 3).unwrap(), Some(0));
+    s.import_messages("g1", &batch(1, 6), WINDOW).unwrap();
+    for (requested, expected) in [
+        (-1, 0),
+        (0, 0),
+        (2, 2),
+        (6, 6),
+        (7, 6),
+        (i64::MAX, 6),
+        (i64::MIN, 0),
+    ] {
+        assert_eq!(
+            s.set_unread("g1", "alice", requested).unwrap(),
+            Some(expected),
+            "{requested}"
+        );
+        let alice = s
+            .members("g1")
+            .unwrap()
+            .into_iter()
+            .find(|m| m.account == "alice")
+            .unwrap();
+        assert_eq!(alice.unread_msg_num, expected);
+    }
+    s.set_unread("g1", "bob", 4).unwrap();
+    assert_eq!(unread_counts(&*s, "g1")[2], ("bob".into(), 4));
+    // A non-member: `None`, and no member appears.
+    assert_eq!(s.set_unread("g1", "stranger", 1).unwrap(), None);
+    assert_eq!(s.members("g1").unwrap().len(), 3);
+    assert_eq!(s.group("g1").unwrap().unwrap().member_num, 3);
+}
+
+#[rstest]
+#[case::memory(memory())]
+#[case::sqlite(sqlite())]
+fn members_ordered_by_join_time_then_account(#[case] s: Backend) {
+    s.create_group(new_group(
+        "g1",
+        vec![
+            member("b", Role::Owner, T0 + 30, None),
+            member("z", Role::Member, T0 + 10, None),
+        ],
+    ))
+    .unwrap();
+    s.import_members(
+        "g1",
+        &[
+            member("a", Role::Member, T0 + 30, None),
+            member("m", Role::Admin, T0 + 20, None),
+            member("B", Role::Member, T0 + 30, None),
+            member("é", Role::Member, T0 + 30, None),
+        ],
+    )
+    .unwrap();
+    let order: Vec<_> = s
+        .members("g1")
+        .unwrap()
+        .into_iter()
+        .map(|m| m.account)
+        .collect();
+    // Accounts compare bytewise (upper case before lower case, ASCII before other UTF-8).
+    assert_eq!(order, vec!["z", "m", "B", "a", "b", "é"]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// History
+
+#[rstest]
+#[case::memory(memory())]
+#[case::sqlite(sqlite())]
+fn history_pages_newest_first(#[case] s: Backend) {
+    create(&*s, "g1");
+    s.import_messages("g1", &batch(1, 20), WINDOW).unwrap();
+    s.import_messages("g1", &batch(21, 5), WINDOW).unwrap();
+    let page = |max_seq, limit| -> Vec<u64> {
+        s.history("g1", max_seq, limit)
+            .unwrap()
+            .iter()
+            .map(|m| m.msg_seq)
+            .collect()
+    };
+    assert_eq!(page(None, 10), (16..=25).rev().collect::<Vec<_>>());
+    assert_eq!(page(Some(15), 10), (6..=15).rev().collect::<Vec<_>>());
+    assert_eq!(page(Some(5), 10), vec![5, 4, 3, 2, 1]);
+    assert_eq!(page(Some(0), 10), Vec::<u64>::new());
+    assert_eq!(page(None, 0), Vec::<u64>::new());
+    assert_eq!(page(Some(1000), 3), vec![25, 24, 23]);
+    assert_eq!(page(Some(u64::MAX), 1), vec![25]);
+    assert_eq!(page(None, usize::MAX).len(), 25);
+    // An empty group has an empty history.
+    create(&*s, "empty");
+    assert_eq!(s.history("empty", None, 20).unwrap(), vec![]);
+}
+
+#[rstest]
+#[case::memory(memory())]
+#[case::sqlite(sqlite())]
+fn history_returns_messages_byte_exact(#[case] s: Backend) {
+    create(&*s, "g1");
+    let bodies = [
+        // Key order, whitespace, escapes and number spellings the store must not normalise.
+        r#"[{"MsgType":"TIMTextElem","MsgContent":{"Text":"hi 你好 😀 \"q\" \\ \u0000\n"}}]"#.to_owned(),
+        r#"[ {"MsgContent": {"Index": 6, "Data": "abc\u0000\u0001"}, "MsgType": "TIMFaceElem"} ]"#.to_owned(),
+        r#"[{"MsgType":"TIMCustomElem","MsgContent":{"Data":"x","N":12345678901234567890,"F":1.0e10,"G":-0.0}}]"#
+            .to_owned(),
+        // Opaque: the store does not even require valid JSON.
+        "not json at all".to_owned(),
+        format!(r#"[{{"MsgType":"TIMTextElem","MsgContent":{{"Text":"{}"}}}}]"#, "x".repeat(8000)),
+    ];
+    let messages: Vec<NewMessage> = bodies
+        .iter()
+        .enumerate()
+        .map(|(i, body)| NewMessage {
+            from_account: format!("sender-{i}-账号"),
+            send_time: T0 + i as i64,
+            random: [0, u32::MAX, 1, 2_147_483_648, 77][i],
+            random_supplied: i % 2 == 0,
+            body_json: body.clone(),
+            cloud_custom_data: (i % 2 == 1).then(|| format!("custom \"{i}\" 数据")),
+        })
+        .collect();
+    s.import_messages("g1", &messages, WINDOW).unwrap();
+    let expected: Vec<StoredMessage> = messages
+        .iter()
+        .enumerate()
+        .rev()
+        .map(|(i, m)| StoredMessage {
+            msg_seq: i as u64 + 1,
+            from_account: m.from_account.clone(),
+            send_time: m.send_time,
+            random: m.random,
+            body_json: m.body_json.clone(),
+            cloud_custom_data: m.cloud_custom_data.clone(),
+        })
+        .collect();
+    assert_eq!(s.history("g1", None, 20).unwrap(), expected);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Atomicity and concurrency
+
+#[rstest]
+#[case::memory(memory())]
+#[case::sqlite(sqlite())]
+fn failed_calls_on_a_missing_group_leave_nothing(#[case] s: Backend) {
+    assert_not_found(s.import_messages("g1", &batch(1, 5), WINDOW));
+    assert_not_found(s.import_members("g1", &[member("carol", Role::Member, T0, Some(0))]));
+    assert_not_found(s.set_unread("g1", "carol", 0));
+    assert_eq!(s.group("g1").unwrap(), None);
+    // Creating the group afterwards shows no trace of the failed calls.
+    create(&*s, "g1");
+    let g = s.group("g1").unwrap().unwrap();
+    assert_eq!(
+        (g.next_msg_seq, g.msg_count, g.member_num, g.last_msg_time),
+        (1, 0, 3, None)
+    );
+    assert!(s
+        .members("g1")
+        .unwrap()
+        .iter()
+        .all(|m| m.account != "carol"));
+    // The randoms of the failed call are not remembered.
+    let out = s.import_messages("g1", &batch(1, 5), WINDOW).unwrap();
+    assert_eq!(seqs(&out), vec![1, 2, 3, 4, 5]);
+    assert!(out.iter().all(|o| !o.duplicate));
+}
+
+#[rstest]
+#[case::memory(memory())]
+#[case::sqlite(sqlite())]
+fn concurrent_imports_get_gapless_unique_seqs(#[case] s: Backend) {
+    const THREADS: u32 = 8;
+    const CALLS: u32 = 4;
+    const PER_CALL: u32 = 20;
+    create(&*s, "g1");
+    let handles: Vec<_> = (0..THREADS)
+        .map(|thread| {
+            let store: Arc<dyn Store> = Arc::clone(&s.store);
+            std::thread::spawn(move || {
+                let mut seqs_of_thread = Vec::new();
+                for call in 0..CALLS {
+                    // Same send times everywhere, non-overlapping randoms: nothing is a duplicate.
+                    let first = (thread * CALLS + call) * PER_CALL;
+                    let out = store
+                        .import_messages("g1", &batch(first, PER_CALL), WINDOW)
+                        .unwrap();
+                    assert!(out.iter().all(|o| !o.duplicate));
+                    let call_seqs = seqs(&out);
+                    // One call is atomic: its seqs are consecutive.
+                    assert!(
+                        call_seqs.windows(2).all(|w| w[1] == w[0] + 1),
+                        "{call_seqs:?}"
+                    );
+                    seqs_of_thread.extend(call_seqs);
+                }
+                seqs_of_thread
+            })
+        })
+        .collect();
+    let mut all: Vec<u64> = handles
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
+    all.sort_unstable();
+    let n = u64::from(THREADS * CALLS * PER_CALL);
+    assert_eq!(all, (1..=n).collect::<Vec<_>>());
+    assert_eq!(history_seqs(&*s, "g1"), (1..=n).rev().collect::<Vec<_>>());
+    let g = s.group("g1").unwrap().unwrap();
+    assert_eq!((g.next_msg_seq, g.msg_count), (n + 1, n));
+}
+
+// ---------------------------------------------------------------------------------------------
+// SQLite only
+
+/// Opens a second, raw connection to a store's file (for inspection and fault injection).
+fn raw(path: &Path) -> rusqlite::Connection {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .unwrap();
+    conn.pragma_update(None, "foreign_keys", "ON").unwrap();
+    conn
+}
+
+#[test]
+fn sqlite_uses_wal() {
+    let dir = tempfile::tempdir().unwrap();
+    let _store = SqliteStore::open(&db_path(&dir)).unwrap();
+    let mode: String = raw(&db_path(&dir))
+        .pragma_query_value(None, "journal_mode", |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+}
+
+#[test]
+fn sqlite_state_survives_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    let t = T0 + 1000;
+    let (group, members, history) = {
+        let s = SqliteStore::open(&path).unwrap();
+        create(&s, "g1");
+        create(&s, "g2");
+        s.import_messages(
+            "g1",
+            &[msg(t, 42), generated(t, 43), msg(t + 1, 44)],
+            WINDOW,
+        )
+        .unwrap();
+        s.import_members("g1", &[member("carol", Role::Member, T0 + 9, Some(2))])
+            .unwrap();
+        s.set_unread("g1", "alice", 3).unwrap();
+        s.destroy_group("g2").unwrap();
+        (
+            s.group("g1").unwrap().unwrap(),
+            s.members("g1").unwrap(),
+            s.history("g1", None, 20).unwrap(),
+        )
+    };
+    let s = SqliteStore::open(&path).unwrap();
+    assert_eq!(s.group("g1").unwrap().unwrap(), group);
+    assert_eq!(s.members("g1").unwrap(), members);
+    assert_eq!(unread_counts(&s, "g1")[1], ("alice".into(), 3));
+    assert_eq!(s.history("g1", None, 20).unwrap(), history);
+    assert_eq!(s.group("g2").unwrap(), None);
+    // Dedup state survived (supplied 42 is a duplicate, generated 43 never was), and seq continues.
+    let out = s
+        .import_messages(
+            "g1",
+            &[msg(t + 5, 42), msg(t + 5, 43), msg(t + 6, 45)],
+            WINDOW,
+        )
+        .unwrap();
+    assert_eq!(
+        out,
+        vec![duplicate_of(1, t), stored(4, t + 5), stored(5, t + 6)]
+    );
+    drop(s);
+    let s = SqliteStore::open(&path).unwrap();
+    assert_eq!(next_seq(&s, "g1"), 6);
+}
+
+/// Makes every insert into `table` whose `column` contains `marker` fail, through a second connection.
+fn inject_failure(path: &Path, table: &str, column: &str, marker: &str) {
+    raw(path)
+        .execute_batch(&format!(
+            "CREATE TRIGGER inject_{table} BEFORE INSERT ON {table}
+             WHEN instr(NEW.{column}, '{marker}') > 0
+             BEGIN SELECT RAISE(ABORT, 'injected failure'); END;"
+        ))
+        .unwrap();
+}
+
+#[test]
+fn sqlite_failure_mid_import_commits_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    let s = SqliteStore::open(&path).unwrap();
+    create(&s, "g1");
+    s.import_messages("g1", &batch(1, 3), WINDOW).unwrap();
+    s.set_unread("g1", "alice", 2).unwrap();
+    let group = s.group("g1").unwrap().unwrap();
+    let members = s.members("g1").unwrap();
+    let history = s.history("g1", None, 20).unwrap();
+
+    inject_failure(&path, "messages", "body_json", "SECRET-BODY");
+    let mut messages = batch(100, 5);
+    messages[3].body_json = text_body("SECRET-BODY");
+    let err = s.import_messages("g1", &messages, WINDOW).unwrap_err();
+    let StoreError::Backend(text) = &err else {
+        panic!("{err:?}")
+    };
+    assert!(text.contains("injected failure"), "{text}");
+    assert!(
+        !text.contains("SECRET"),
+        "a message body leaked into the error: {text}"
+    );
+
+    // Nothing of the call is kept: no messages, no seq consumed, unread counts not reset.
+    assert_eq!(s.group("g1").unwrap().unwrap(), group);
+    assert_eq!(s.members("g1").unwrap(), members);
+    assert_eq!(s.history("g1", None, 20).unwrap(), history);
+    // The messages stored before the failure inside the call left no dedup trace either.
+    let out = s.import_messages("g1", &batch(100, 3), WINDOW).unwrap();
+    assert_eq!(seqs(&out), vec![4, 5, 6]);
+    assert!(out.iter().all(|o| !o.duplicate));
+}
+
+#[test]
+fn sqlite_failure_mid_create_or_member_import_commits_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    let s = SqliteStore::open(&path).unwrap();
+    inject_failure(&path, "members", "account", "poison");
+
+    let err = s
+        .create_group(new_group(
+            "g1",
+            vec![
+                member("owner", Role::Owner, T0, None),
+                member("poison", Role::Member, T0, None),
+            ],
+        ))
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Backend(_)), "{err:?}");
+    assert_eq!(
+        s.group("g1").unwrap(),
+        None,
+        "the group row was rolled back with its members"
+    );
+
+    create(&s, "g1");
+    let err = s
+        .import_members(
+            "g1",
+            &[
+                member("carol", Role::Member, T0, None),
+                member("poison", Role::Member, T0, None),
+            ],
+        )
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Backend(_)), "{err:?}");
+    assert_eq!(s.members("g1").unwrap().len(), 3, "carol was rolled back");
+    assert_eq!(
+        s.import_members("g1", &[member("carol", Role::Member, T0, None)])
+            .unwrap(),
+        vec![MemberInsert::Added]
+    );
+}
+
+#[test]
+fn sqlite_failure_on_a_group_destroyed_mid_way_commits_nothing() {
+    // Another writer dismisses the group between our calls: the call fails cleanly and keeps nothing.
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    let s = SqliteStore::open(&path).unwrap();
+    create(&s, "g1");
+    s.import_messages("g1", &batch(1, 2), WINDOW).unwrap();
+    raw(&path)
+        .execute("DELETE FROM groups WHERE group_id = 'g1'", [])
+        .unwrap();
+    assert_not_found(s.import_messages("g1", &batch(10, 3), WINDOW));
+    let conn = raw(&path);
+    for table in ["groups", "members", "messages"] {
+        let n: i64 = conn
+            .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 0, "{table}");
+    }
+}
