@@ -293,9 +293,11 @@ impl Service {
             let role = match m.role.as_deref().map(|r| (r, Role::parse(r))) {
                 None | Some((_, Some(Role::Member))) => Role::Member,
                 Some((_, Some(Role::Admin))) => Role::Admin,
-                Some((other, _)) => return Err(ApiError::InvalidParameter(format!(
+                Some((other, _)) => {
+                    return Err(ApiError::InvalidParameter(format!(
                     "MemberList[{i}].Role: {other:?} is not allowed; use \"Admin\" or leave it out"
-                ))),
+                )))
+                }
             };
             let join_time = m.join_time.unwrap_or(now);
             if join_time > now {
