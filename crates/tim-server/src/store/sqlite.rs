@@ -12,9 +12,7 @@ use std::path::Path;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-use rusqlite::{
-    params, Connection, ErrorCode, OptionalExtension, Transaction, TransactionBehavior,
-};
+use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 use tim_model::api::import_group::GroupProfile;
 use tim_model::GroupType;
 
@@ -284,7 +282,10 @@ impl Store for SqliteStore {
                 profile_json,
             ]);
             match inserted {
-                Err(e) if e.sqlite_error_code() == Some(ErrorCode::ConstraintViolation) => {
+                Err(e)
+                    if e.sqlite_error().map(|e| e.extended_code)
+                        == Some(rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY) =>
+                {
                     return Err(Fail::Store(StoreError::GroupIdTaken));
                 }
                 other => other?,
