@@ -20,7 +20,10 @@ use tim_server::store::sqlite::SqliteStore;
 use tim_server::store::Store;
 use tower::ServiceExt;
 
-use tim_benches::{CREATE_TIME, GROUP_ID, NOW};
+use tim_benches::{CREATE_TIME, NOW};
+
+/// A custom group ID (server-assigned `@TGS#…` IDs cannot be chosen by `import_group`).
+const GROUP_ID: &str = "bench-group";
 
 fn config() -> ServerConfig {
     let mut limits = Edition::Seed.limits();
@@ -57,6 +60,7 @@ async fn send(router: &Router, uri: &str, body: &[u8]) -> Value {
 /// accepted) and no `Random` (so no message is a duplicate): every iteration stores 20 messages.
 fn batch_body() -> Vec<u8> {
     let mut req = tim_benches::import_batch(20);
+    req.group_id = GROUP_ID.to_owned();
     for m in &mut req.msg_list {
         m.send_time = tim_benches::FIRST_SEND_TIME;
         m.random = None;
