@@ -13,6 +13,34 @@
 //! - [`validate`]: strict validation of an import request, every problem with its JSON path.
 //! - [`usersig`]: UserSig v2 signing and verification.
 //! - [`endpoint`]: the REST paths.
+//!
+//! # Example
+//!
+//! Decode a request, validate it against the seed edition, and sign the admin's UserSig:
+//!
+//! ```
+//! use tim_model::api::import_group_msg::ImportGroupMsgRequest;
+//! use tim_model::usersig::{self, SecretKey};
+//! use tim_model::validate::{validate_import, verdict, Context, GroupSnapshot, Verdict};
+//! use tim_model::{decode_json, Command, Edition, GroupType};
+//!
+//! let body = br#"{"GroupId":"@TGS#2C5SZEAEF","MsgList":[{"From_Account":"leckie","SendTime":1448357837,
+//!     "MsgBody":[{"MsgType":"TIMTextElem","MsgContent":{"Text":"red packet"}}]}]}"#;
+//! let req: ImportGroupMsgRequest = decode_json(body).unwrap();
+//! let limits = Edition::Seed.limits();
+//! let group = GroupSnapshot { group_type: GroupType::Public, create_time: 1448000000, last_msg_time: None };
+//! let ctx = Context { limits: &limits, group: Some(&group), restricted_words: &[], now: 1700000000, duplicates: &[] };
+//! let problems = validate_import(&req, ctx);
+//! assert!(problems.is_empty());
+//! assert_eq!(verdict(&problems, 1, &limits), Verdict::Accept { outcomes: vec![None] });
+//! assert_eq!(Command::ImportGroupMsg.path(), "/v4/group_open_http_svc/import_group_msg");
+//!
+//! let key = SecretKey::new("5bd2850fff3ecb11d7c805251c51ee463a25727bddc2385f3fa8bfee1bb93b5e");
+//! let sig = usersig::sign(1400000000, &key, "administrator", 86400, 1700000000);
+//! let ok = usersig::verify(&sig, 1400000000, &key, "administrator", 1700000000).unwrap();
+//! assert_eq!(ok.expires_at, 1700086400);
+//! assert_eq!(usersig::verify(&sig, 1400000000, &key, "someone", 1700000000).unwrap_err().code(), 70013);
+//! ```
 
 pub mod api;
 pub mod edition;

@@ -134,23 +134,21 @@ async fn read_body(mut body: Body, max: usize) -> Result<Vec<u8>, ApiError> {
 }
 
 fn json_response<T: serde::Serialize>(value: T) -> HttpResponse {
-    match serde_json::to_vec(&value) {
-        Ok(bytes) => (
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, "application/json")],
-            bytes,
-        )
-            .into_response(),
-        Err(e) => {
-            tracing::error!(error = %e, "response could not be encoded");
-            (
-                StatusCode::OK,
-                [(header::CONTENT_TYPE, "application/json")],
-                r#"{"ActionStatus":"FAIL","ErrorCode":10002,"ErrorInfo":"internal error: response could not be encoded"}"#,
-            )
-                .into_response()
-        }
-    }
+    let bytes = serde_json::to_vec(&value).unwrap_or_else(|e| {
+        tracing::error!(error = %e, "response could not be encoded");
+        let fallback = Envelope::fail(
+            tim_model::ErrorCode::INTERNAL,
+            "internal error: response could not be encoded",
+        );
+        // An envelope of plain strings and numbers always encodes.
+        serde_json::to_vec(&fallback).unwrap_or_default()
+    });
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        bytes,
+    )
+        .into_response()
 }
 
 fn new_request_id() -> String {
