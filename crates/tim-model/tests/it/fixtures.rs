@@ -512,9 +512,9 @@ fn numbers_keep_their_json_type() {
 /// A coordinate as a phone SDK sends it (an `f32` widened to `f64`, 17 significant digits) is the
 /// number read, and is written back with the same digits.
 ///
-/// FIXME(model): fails today. serde_json's default float parser is "best effort" and may be off by one
-/// ULP for 16–17 digit literals, so `116.39750671386719` is read as `116.3975067138672`. Fix: enable
-/// the `float_roundtrip` feature of `serde_json` in the root `[workspace.dependencies]`.
+/// Coordinates keep the exact number read. serde_json's default float parser may be off by one ULP
+/// for 16–17 digit literals (`116.39750671386719` read as `116.3975067138672`); the workspace enables
+/// its `float_roundtrip` feature, and this test guards it.
 #[rstest]
 #[case::f32_widened_longitude("Longitude", "116.39750671386719")]
 #[case::negative_latitude("Latitude", "-21.420932469134982")]
@@ -852,10 +852,9 @@ fn get_group_info_response_with_one_ok_and_one_missing_group() {
 
 /// Every field digest §4.7 lists for `get_group_info` survives a round trip.
 ///
-/// FIXME(model): fails today. `GroupInfo` has no `Appid`, `InfoSeq`, `LastInfoTime`,
-/// `ShutUpAllMember` and `MemberInfo` no `MsgFlag`, `LastSendMsgTime`, `NameCard`, `ShutUpUntil`,
-/// `AppMemberDefinedData`, and neither keeps unknown fields (`#[serde(flatten)] extra: Extra`), so
-/// they are dropped; `MemberInfo` also writes `"UnreadMsgNum":0` where the wire had none.
+/// Documented fields the model does not name (`Appid`, `InfoSeq`, `LastInfoTime`, `ShutUpAllMember`;
+/// members' `MsgFlag`, `LastSendMsgTime`, `NameCard`, `ShutUpUntil`, `AppMemberDefinedData`) survive
+/// a round trip through `extra`, and no `UnreadMsgNum` appears where the wire had none.
 #[test]
 fn get_group_info_response_keeps_every_documented_field() {
     let resp: Response<GetGroupInfoResponse> = check("get_group_info_response_all_fields.json");
@@ -864,9 +863,7 @@ fn get_group_info_response_keeps_every_documented_field() {
 
 /// A member entry narrowed by `ResponseFilter.MemberInfoFilter` (digest §4.7) still decodes.
 ///
-/// FIXME(model): fails today: `MemberInfo.join_time`/`msg_seq` are required, so a filtered answer
-/// (`MemberInfoFilter: ["Role"]`) makes the whole response undecodable. Fix: make them
-/// `Option<_>` with `default, skip_serializing_if = "Option::is_none"`.
+/// A filtered answer (`MemberInfoFilter: ["Role"]`) lacks `JoinTime`/`MsgSeq` and still decodes.
 #[test]
 fn get_group_info_member_filtered_to_role_decodes() {
     let wire = br#"{"ActionStatus":"OK","ErrorInfo":"","ErrorCode":0,"GroupInfo":[{"ErrorCode":0,"ErrorInfo":"","GroupId":"@TGS#2C5SZEAEF","MemberList":[{"Member_Account":"leckie","Role":"Owner"}]}]}"#;
@@ -980,8 +977,8 @@ fn group_msg_get_simple_request_and_response() {
 
 /// The current edition's history fields (`MsgPriority`, `IsSystemMsg`, `IsPlaceMsg` 2) survive.
 ///
-/// FIXME(model): fails today: `HistoryMsg` models neither `MsgPriority` nor `IsSystemMsg` and has no
-/// `#[serde(flatten)] extra: Extra`, so both are dropped on re-encode.
+/// Current-edition history fields the model does not name (`MsgPriority`, `IsSystemMsg`) survive a
+/// round trip through `extra`.
 #[test]
 fn group_msg_get_simple_current_response_keeps_every_documented_field() {
     let resp: Response<GroupMsgGetSimpleResponse> =

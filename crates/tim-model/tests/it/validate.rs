@@ -827,10 +827,8 @@ fn limits_documented_for_each_edition() {
 
 /// `ErrorInfo` says what is wrong with a value that is present: out of range, or not 2.
 ///
-/// FIXME(model): fails today. `check_element` reports every failed condition as "{field} is
-/// required" (validate.rs, the `need` closure), also for `Latitude: 90.5` or `Download_Flag: 1`, which
-/// are present. Fix: give `need` the message, e.g. "Latitude 90.5 is outside -90..=90" and
-/// "Download_Flag is 1; it must be 2", keeping "is required" for absent fields.
+/// A present but invalid value (`Latitude: 90.5`, `Download_Flag: 1`) is described as what it is,
+/// not as "is required", which is kept for absent fields.
 #[rstest]
 #[case::latitude(location(json!(90.5), json!(0)), "Latitude")]
 #[case::longitude(location(json!(0), json!(-181)), "Longitude")]
