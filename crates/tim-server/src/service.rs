@@ -197,15 +197,15 @@ impl Service {
             Verdict::Accept { outcomes } => outcomes,
         };
         let mut to_store = Vec::with_capacity(req.msg_list.len());
-        for (msg, outcome) in req.msg_list.iter().zip(&outcomes) {
+        for ((msg, outcome), candidate) in req.msg_list.iter().zip(&outcomes).zip(&candidates) {
             if outcome.is_some() {
                 continue;
             }
             let body_json = serde_json::to_string(&msg.msg_body)
                 .map_err(|e| ApiError::Internal(format!("cannot encode MsgBody: {e}")))?;
-            let (random, random_supplied) = match msg.random {
-                // validate_import guarantees the range.
-                Some(r) => (u32::try_from(r).unwrap_or_default(), true),
+            // `candidates` holds the supplied Random of every message (validation checked its range).
+            let (random, random_supplied) = match candidate {
+                Some((r, _)) => (*r, true),
                 None => (self.random_u32(), false),
             };
             to_store.push(NewMessage {
