@@ -1,0 +1,1 @@
+//! Async client for the `group_open_http_svc` APIs (placeholder while the crate is built).

@@ -1,0 +1,1 @@
+//! The `tim-migrate` importer as a library (placeholder while the crate is built).

@@ -1,0 +1,3 @@
+//! `tim-migrate`: move group chat history into Tencent Cloud IM (placeholder while the crate is built).
+
+fn main() {}
