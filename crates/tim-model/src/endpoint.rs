@@ -104,9 +104,104 @@ pub fn classify_path(path: &str) -> PathTarget {
     }
 }
 
+/// A Tencent IM data-center region and its REST host (digest §2.1, [REST-CUR]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Region {
+    /// Chinese mainland: `console.tim.qq.com` (the only host of the seed era).
+    China,
+    /// Singapore: `adminapisgp.im.qcloud.com`.
+    Singapore,
+    /// Seoul: `adminapikr.im.qcloud.com`.
+    Seoul,
+    /// Tokyo: `adminapijpn.im.qcloud.com`.
+    Tokyo,
+    /// Frankfurt: `adminapiger.im.qcloud.com`.
+    Frankfurt,
+    /// Silicon Valley: `adminapiusa.im.qcloud.com`.
+    SiliconValley,
+    /// Jakarta: `adminapiidn.im.qcloud.com`.
+    Jakarta,
+}
+
+impl Region {
+    /// Every region, in a stable order.
+    pub const ALL: [Region; 7] = [
+        Region::China,
+        Region::Singapore,
+        Region::Seoul,
+        Region::Tokyo,
+        Region::Frankfurt,
+        Region::SiliconValley,
+        Region::Jakarta,
+    ];
+
+    /// The region's name on command lines (`china`, `silicon-valley`, …).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Region::China => "china",
+            Region::Singapore => "singapore",
+            Region::Seoul => "seoul",
+            Region::Tokyo => "tokyo",
+            Region::Frankfurt => "frankfurt",
+            Region::SiliconValley => "silicon-valley",
+            Region::Jakarta => "jakarta",
+        }
+    }
+
+    /// The REST API host of the region.
+    pub const fn host(self) -> &'static str {
+        match self {
+            Region::China => "console.tim.qq.com",
+            Region::Singapore => "adminapisgp.im.qcloud.com",
+            Region::Seoul => "adminapikr.im.qcloud.com",
+            Region::Tokyo => "adminapijpn.im.qcloud.com",
+            Region::Frankfurt => "adminapiger.im.qcloud.com",
+            Region::SiliconValley => "adminapiusa.im.qcloud.com",
+            Region::Jakarta => "adminapiidn.im.qcloud.com",
+        }
+    }
+
+    /// The base URL of the region (HTTPS only, digest §2.1).
+    pub fn base_url(self) -> String {
+        format!("https://{}", self.host())
+    }
+}
+
+impl fmt::Display for Region {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A region name that is not one of [`Region::ALL`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown region {0:?}: expected one of china, singapore, seoul, tokyo, frankfurt, silicon-valley, jakarta")]
+pub struct UnknownRegion(pub String);
+
+impl std::str::FromStr for Region {
+    type Err = UnknownRegion;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Region::ALL
+            .into_iter()
+            .find(|r| r.name() == s)
+            .ok_or_else(|| UnknownRegion(s.to_owned()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn regions_parse_by_name() {
+        for r in Region::ALL {
+            assert_eq!(r.name().parse::<Region>().unwrap(), r);
+            assert!(r.base_url().starts_with("https://"));
+        }
+        assert_eq!(Region::China.host(), "console.tim.qq.com");
+        assert_eq!(Region::Jakarta.host(), "adminapiidn.im.qcloud.com");
+        assert!("mumbai".parse::<Region>().is_err());
+    }
 
     #[test]
     fn paths_round_trip() {

@@ -58,7 +58,7 @@ mod decode;
 pub use decode::{decode_json, DecodeError};
 pub use edition::{Edition, Limits};
 pub use element::MsgElement;
-pub use endpoint::Command;
+pub use endpoint::{Command, Region};
 pub use envelope::{ActionStatus, CommonQuery, Envelope, Response};
 pub use error_code::{ErrorClass, ErrorCode};
 pub use group_type::GroupType;
