@@ -1,8 +1,12 @@
-//! Shared inputs for the criterion benches (and, later, the load driver).
+//! Shared inputs for the criterion benches and the load driver ([`load`], binary `tim-load`),
+//! and the bare axum [`baseline`] both compare the reference server with.
 //!
 //! Every builder is deterministic: the same call gives the same bytes, so bench numbers compare
 //! across runs. The import batches are fully valid against [`group_snapshot`], [`restricted_words`]
 //! and [`NOW`], so a bench of decode → validate → verdict walks every rule without stopping early.
+
+pub mod baseline;
+pub mod load;
 
 use tim_model::api::import_group_msg::{
     ImportGroupMsgRequest, ImportGroupMsgResponse, ImportMsg, ImportMsgResult,
