@@ -7,8 +7,7 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::Request;
-use axum::routing::post;
-use axum::{Json, Router};
+use axum::Router;
 use criterion::{Criterion, Throughput};
 use serde_json::{json, Value};
 use tim_model::usersig::{sign, SecretKey};
@@ -88,14 +87,9 @@ fn bench_server(c: &mut Criterion) {
     g.throughput(Throughput::Elements(20));
     g.sample_size(30);
 
-    // Baseline: a bare axum handler that parses the same JSON and answers a small JSON.
-    let baseline = Router::new().route(
-        "/{*path}",
-        post(|Json(v): Json<Value>| async move {
-            let n = v["MsgList"].as_array().map_or(0, Vec::len);
-            Json(json!({"ActionStatus": "OK", "ErrorCode": 0, "Count": n}))
-        }),
-    );
+    // Baseline: a bare axum handler that parses the same JSON and answers a fixed envelope
+    // (shared with the load driver).
+    let baseline = tim_benches::baseline::router();
     g.bench_function("axum_json_baseline", |b| {
         b.to_async(&rt).iter(|| async {
             let req = Request::post(&import_uri)

@@ -1,8 +1,10 @@
 //! Project automation: `cargo xtask <task>`. The only build tool besides cargo itself.
 //!
-//! - `ci`: what CI runs: format check, clippy with warnings denied, `cargo bench --no-run`,
+//! - `ci`: what CI runs: format check, clippy with warnings denied, `cargo bench --no-run`, a
+//!   two-second load-driver smoke run against the reference server (fails on any error),
 //!   doctests and every test (nextest when installed, else `cargo test`).
 //! - `bench`: runs the criterion benches (`-- --quick` style arguments pass through).
+//! - `bench load [tim-load flags]`: runs the load driver (`tim-load --help`), release build.
 
 use anyhow::{bail, Result};
 use xshell::{cmd, Shell};
@@ -13,13 +15,24 @@ fn main() -> Result<()> {
     sh.change_dir(project_root());
     match args.first().map(String::as_str) {
         Some("ci") => ci(&sh),
+        Some("bench") if args.get(1).map(String::as_str) == Some("load") => {
+            let rest = &args[2..];
+            cmd!(
+                sh,
+                "cargo run --release -p tim-benches --bin tim-load -- {rest...}"
+            )
+            .run()?;
+            Ok(())
+        }
         Some("bench") => {
             let rest = &args[1..];
             cmd!(sh, "cargo bench -p tim-benches -- {rest...}").run()?;
             Ok(())
         }
         _ => {
-            eprintln!("usage: cargo xtask <ci | bench [criterion args]>");
+            eprintln!(
+                "usage: cargo xtask <ci | bench [criterion args] | bench load [tim-load flags]>"
+            );
             bail!("unknown task")
         }
     }
@@ -36,6 +49,14 @@ fn ci(sh: &Shell) -> Result<()> {
     .run()?;
     step("benches compile");
     cmd!(sh, "cargo bench --workspace --locked --no-run").run()?;
+    // `cargo bench` builds the package's binaries too, in the release settings that `--release`
+    // reuses, so this compiles nothing new. Speed is not asserted: only that nothing fails.
+    step("load driver smoke run");
+    cmd!(
+        sh,
+        "cargo run --release --locked -p tim-benches --bin tim-load -- --duration 2s --groups 64 --fail-on-error"
+    )
+    .run()?;
     // Tests last, so that the run closes on the test runner's summary line.
     if cmd!(sh, "cargo nextest --version")
         .quiet()
