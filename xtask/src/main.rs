@@ -4,7 +4,8 @@
 //!   two-second load-driver smoke run against the reference server (fails on any error),
 //!   doctests and every test (nextest when installed, else `cargo test`).
 //! - `bench`: runs the criterion benches (`-- --quick` style arguments pass through).
-//! - `bench load [tim-load flags]`: runs the load driver (`tim-load --help`), release build.
+//! - `bench load [tim-load flags]`: runs the load driver (`tim-load --help`), optimised build
+//!   (the `bench` profile, shared with `cargo bench`).
 
 use anyhow::{bail, Result};
 use xshell::{cmd, Shell};
@@ -19,7 +20,7 @@ fn main() -> Result<()> {
             let rest = &args[2..];
             cmd!(
                 sh,
-                "cargo run --release -p tim-benches --bin tim-load -- {rest...}"
+                "cargo run --profile bench -p tim-benches --bin tim-load -- {rest...}"
             )
             .run()?;
             Ok(())
@@ -49,12 +50,13 @@ fn ci(sh: &Shell) -> Result<()> {
     .run()?;
     step("benches compile");
     cmd!(sh, "cargo bench --workspace --locked --no-run").run()?;
-    // `cargo bench` builds the package's binaries too, in the release settings that `--release`
-    // reuses, so this compiles nothing new. Speed is not asserted: only that nothing fails.
+    // `cargo bench` also builds the package's binaries, in the `bench` profile: running with
+    // `--profile bench` reuses them (`--release` would compile everything again). Speed is not
+    // asserted: only that nothing fails.
     step("load driver smoke run");
     cmd!(
         sh,
-        "cargo run --release --locked -p tim-benches --bin tim-load -- --duration 2s --groups 64 --fail-on-error"
+        "cargo run --profile bench --locked -p tim-benches --bin tim-load -- --duration 2s --groups 64 --fail-on-error"
     )
     .run()?;
     // Tests last, so that the run closes on the test runner's summary line.
