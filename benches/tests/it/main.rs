@@ -9,7 +9,8 @@ use std::time::Duration;
 use axum::routing::post;
 use axum::Router;
 use tim_benches::load::{
-    run_phase, start_baseline, start_reference, Load, LoadError, ReferenceOptions, Store, Target,
+    run_phase, start_baseline, start_reference, Load, LoadError, PhaseStats, ReferenceOptions,
+    Store, Target,
 };
 use tim_model::usersig::SecretKey;
 use tim_model::Edition;
@@ -54,19 +55,25 @@ async fn rate_run_against_the_reference_server_has_no_errors() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn api_level_errors_are_counted_by_code() {
-    // Every seed batch holds messages with "budget" (message i with i % 3 == 0): each request fails whole.
-    let server = start_reference(&reference(Edition::Seed, Store::Memory, &["budget"])).unwrap();
-    let stats = run_phase(
+/// Ten requests in one second against a reference server that restricts "budget" (in message
+/// `i` when `i % 3 == 0`, so in every seed batch of 20).
+async fn run_against_restricted_words(edition: Edition) -> PhaseStats {
+    let server = start_reference(&reference(edition, Store::Memory, &["budget"])).unwrap();
+    run_phase(
         server.target(),
-        Edition::Seed,
+        edition,
         GROUPS,
         Load::Rate(10.0),
         Duration::from_secs(1),
     )
     .await
-    .unwrap();
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn api_level_errors_are_counted_by_code() {
+    // Seed: each request fails whole.
+    let stats = run_against_restricted_words(Edition::Seed).await;
     assert_eq!(stats.errors, counts(&[("80001", 10)]));
     assert_eq!(
         (stats.requests, stats.ok_requests, stats.messages),
@@ -76,18 +83,8 @@ async fn api_level_errors_are_counted_by_code() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn per_message_errors_are_counted_by_code() {
-    // Current edition: only the "budget" messages fail. Ten batches of 7 are messages 0..70,
-    // 24 of which have i % 3 == 0.
-    let server = start_reference(&reference(Edition::Current, Store::Memory, &["budget"])).unwrap();
-    let stats = run_phase(
-        server.target(),
-        Edition::Current,
-        GROUPS,
-        Load::Rate(10.0),
-        Duration::from_secs(1),
-    )
-    .await
-    .unwrap();
+    // Current: only those messages fail. Ten batches of 7 are messages 0..70, 24 of them with i % 3 == 0.
+    let stats = run_against_restricted_words(Edition::Current).await;
     assert_eq!(stats.errors, counts(&[("80001 (message)", 24)]));
     assert_eq!((stats.requests, stats.ok_requests), (10, 10));
     assert_eq!(stats.messages, 70 - 24);
