@@ -8,8 +8,8 @@ use std::time::Duration;
 use anyhow::{bail, Context as _};
 use clap::Parser;
 use tim_benches::load::{
-    run_phase, start_baseline, start_reference, Load, Mode, ReferenceOptions, Report, Store,
-    Target, DEFAULT_GROUPS,
+    run_compared, run_phase, start_baseline, start_reference, Load, Mode, ReferenceOptions, Report,
+    Store, Target, DEFAULT_GROUPS,
 };
 use tim_model::usersig::SecretKey;
 use tim_model::Edition;
@@ -143,8 +143,31 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     };
 
-    eprintln!("tim-load: driving {label}");
-    let stats = runtime.block_on(run_phase(target, edition, groups, load, args.duration))?;
+    let (stats, baseline) = match load {
+        Load::Rate(_) => {
+            eprintln!("tim-load: driving {label}");
+            let stats =
+                runtime.block_on(run_phase(target, edition, groups, load, args.duration))?;
+            (stats, None)
+        }
+        Load::Max { connections } => {
+            let baseline = start_baseline()?;
+            eprintln!(
+                "tim-load: driving {label} and the bare axum baseline at {}, in turns",
+                baseline.base_url()
+            );
+            let (stats, base) = runtime.block_on(run_compared(
+                target,
+                baseline.target(),
+                edition,
+                groups,
+                connections,
+                args.duration,
+            ))?;
+            baseline.stop()?;
+            (stats, Some(base))
+        }
+    };
     if let Some(server) = server {
         server.stop()?;
     }
@@ -169,21 +192,8 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         ratio_to_baseline: None,
         baseline: None,
     };
-    if let Load::Max { .. } = load {
-        let baseline = start_baseline()?;
-        eprintln!(
-            "tim-load: driving the bare axum baseline at {}",
-            baseline.base_url()
-        );
-        let stats = runtime.block_on(run_phase(
-            baseline.target(),
-            edition,
-            groups,
-            load,
-            args.duration,
-        ))?;
-        baseline.stop()?;
-        report = report.with_baseline(stats);
+    if let Some(baseline) = baseline {
+        report = report.with_baseline(baseline);
     }
 
     print!("{}", report.table());

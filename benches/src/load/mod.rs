@@ -7,9 +7,10 @@
 //!   driver down (no coordinated omission). No load-testing crate is used for this: goose and
 //!   similar schedule per user (closed loop); `tokio::time::sleep_until` on a fixed schedule is all
 //!   an open loop needs, and hdrhistogram keeps the percentiles.
-//! - **Max mode** ([`Load::Max`]): closed loop, `connections` workers sending back to back against a
-//!   target without a rate limit, after a short warm-up; the same run measures the bare baseline
-//!   ([`crate::baseline`]) so that the headline is the ratio of the two.
+//! - **Max mode** ([`Load::Max`], [`run_compared`]): closed loop, `connections` workers sending
+//!   back to back against a target without a rate limit, after a short warm-up. The same run
+//!   measures the bare baseline ([`crate::baseline`]), the two taking turns of [`COMPARE_SLICE`] so
+//!   that the machine's changing background load hits both alike; the headline is their ratio.
 //!
 //! Each batch goes to a group of its own ([`GroupPool`]): many groups are created first through
 //! `import_group` with a past `CreateTime`, a group never has two batches in flight, `SendTime`s
@@ -45,7 +46,7 @@ pub const USERSIG_LIFETIME_SECS: u64 = 86_400;
 pub const GROUP_AGE_SECS: i64 = 30 * 86_400;
 /// Default number of groups the load rotates over.
 pub const DEFAULT_GROUPS: usize = 256;
-/// Closed-loop warm-up before the measurement window opens (connections, caches).
+/// Closed-loop warm-up before the measurement window opens (connections, caches), per target.
 pub const MAX_WARMUP: Duration = Duration::from_secs(1);
 /// Per-request timeout; a request that takes longer counts as `transport: timeout`.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -393,7 +394,106 @@ pub enum Load {
     },
 }
 
-/// One phase against one target: create the groups, then drive for `duration`.
+/// Length of one slice of a [`run_compared`] run: the target and the baseline take turns this
+/// long, so that a change in the machine's background load hits both alike.
+pub const COMPARE_SLICE: Duration = Duration::from_secs(2);
+
+/// One target ready to drive: its driver, its groups (created) and what was measured so far.
+pub struct Phase {
+    driver: Arc<Driver>,
+    pool: Arc<GroupPool>,
+    recorder: Arc<Recorder>,
+}
+
+impl Phase {
+    /// Creates `groups` load groups on `target` (at least one).
+    pub async fn setup(
+        target: Target,
+        edition: Edition,
+        groups: usize,
+    ) -> Result<Phase, LoadError> {
+        let driver = Arc::new(Driver::new(target, edition)?);
+        let pool = Arc::new(GroupPool::new(driver.create_groups(groups.max(1)).await?));
+        Ok(Phase {
+            driver,
+            pool,
+            recorder: Arc::new(Recorder::new()),
+        })
+    }
+
+    /// The measurements so far.
+    pub fn stats(&self) -> PhaseStats {
+        self.recorder.stats()
+    }
+
+    /// Open loop: sends request `i` at `schedule.offset(i)` and measures it from then.
+    pub async fn run_rate(&self, schedule: Schedule) {
+        let start = Instant::now() + Duration::from_millis(5);
+        let mut tasks = JoinSet::new();
+        for i in 0..schedule.len() {
+            let due = start + schedule.offset(i);
+            tokio::time::sleep_until(due).await;
+            let (driver, pool, recorder) = self.parts();
+            tasks.spawn(async move {
+                let mut slot = pool.acquire().await;
+                let outcome = driver.send_batch(&mut slot).await;
+                pool.release(slot);
+                let done = Instant::now();
+                recorder.record(done - due, done.into_std(), &outcome);
+            });
+            while tasks.try_join_next().is_some() {}
+        }
+        while tasks.join_next().await.is_some() {}
+        self.recorder
+            .close_window(start.into_std(), (start + schedule.duration()).into_std());
+    }
+
+    /// Closed loop: `connections` workers send back to back for `duration`, each measuring from
+    /// its send to the answer. With `record` false nothing is counted (a warm-up).
+    pub async fn run_max(&self, connections: usize, duration: Duration, record: bool) {
+        let start = Instant::now();
+        let stop = start + duration;
+        let mut workers = JoinSet::new();
+        for _ in 0..connections.max(1) {
+            let (driver, pool, recorder) = self.parts();
+            workers.spawn(async move {
+                while Instant::now() < stop {
+                    let mut slot = pool.acquire().await;
+                    let sent = Instant::now();
+                    let outcome = driver.send_batch(&mut slot).await;
+                    pool.release(slot);
+                    let done = Instant::now();
+                    if record {
+                        recorder.record(done - sent, done.into_std(), &outcome);
+                    }
+                }
+            });
+        }
+        while workers.join_next().await.is_some() {}
+        if record {
+            self.recorder
+                .close_window(start.into_std(), stop.into_std());
+        }
+    }
+
+    fn parts(&self) -> (Arc<Driver>, Arc<GroupPool>, Arc<Recorder>) {
+        (
+            Arc::clone(&self.driver),
+            Arc::clone(&self.pool),
+            Arc::clone(&self.recorder),
+        )
+    }
+}
+
+/// Groups a load needs: `--max` keeps at least one group per connection.
+fn groups_for(load: Load, groups: usize) -> usize {
+    match load {
+        Load::Max { connections } => groups.max(connections),
+        Load::Rate(_) => groups,
+    }
+}
+
+/// One target alone: create the groups, then drive for `duration` (after [`MAX_WARMUP`] in max mode).
 pub async fn run_phase(
     target: Target,
     edition: Edition,
@@ -401,84 +501,49 @@ pub async fn run_phase(
     load: Load,
     duration: Duration,
 ) -> Result<PhaseStats, LoadError> {
-    let driver = Arc::new(Driver::new(target, edition)?);
-    let groups = match load {
-        Load::Max { connections } => groups.max(connections),
-        Load::Rate(_) => groups,
-    }
-    .max(1);
-    let pool = Arc::new(GroupPool::new(driver.create_groups(groups).await?));
-    Ok(match load {
-        Load::Rate(rate) => run_rate(driver, pool, Schedule::new(rate, duration)).await,
+    let phase = Phase::setup(target, edition, groups_for(load, groups)).await?;
+    match load {
+        Load::Rate(rate) => phase.run_rate(Schedule::new(rate, duration)).await,
         Load::Max { connections } => {
-            run_max(driver, pool, connections.max(1), MAX_WARMUP, duration).await
+            phase.run_max(connections, MAX_WARMUP, false).await;
+            phase.run_max(connections, duration, true).await;
         }
-    })
-}
-
-/// Open loop: sends request `i` at `schedule.offset(i)` and measures it from then.
-pub async fn run_rate(driver: Arc<Driver>, pool: Arc<GroupPool>, schedule: Schedule) -> PhaseStats {
-    let start = Instant::now() + Duration::from_millis(5);
-    let recorder = Arc::new(Recorder::new(start.into_std()));
-    let mut tasks = JoinSet::new();
-    for i in 0..schedule.len() {
-        let due = start + schedule.offset(i);
-        tokio::time::sleep_until(due).await;
-        let (driver, pool, recorder) = (
-            Arc::clone(&driver),
-            Arc::clone(&pool),
-            Arc::clone(&recorder),
-        );
-        tasks.spawn(async move {
-            let mut slot = pool.acquire().await;
-            let outcome = driver.send_batch(&mut slot).await;
-            pool.release(slot);
-            let done = Instant::now();
-            recorder.record(done - due, done.into_std(), &outcome);
-        });
-        while tasks.try_join_next().is_some() {}
     }
-    while tasks.join_next().await.is_some() {}
-    recorder.stats((start + schedule.duration()).into_std())
+    Ok(phase.stats())
 }
 
-/// Closed loop: `connections` workers send back to back for `warmup + duration`; requests sent
-/// during the warm-up are not counted.
-pub async fn run_max(
-    driver: Arc<Driver>,
-    pool: Arc<GroupPool>,
+/// The ceiling of `target` and of `baseline` in one run: both warmed up, then driven in turns of
+/// [`COMPARE_SLICE`] (target first in odd turns, baseline first in even ones) until each has had
+/// `duration`. Returns the target's and the baseline's figures.
+pub async fn run_compared(
+    target: Target,
+    baseline: Target,
+    edition: Edition,
+    groups: usize,
     connections: usize,
-    warmup: Duration,
     duration: Duration,
-) -> PhaseStats {
-    let start = Instant::now() + warmup;
-    let stop = start + duration;
-    let recorder = Arc::new(Recorder::new(start.into_std()));
-    let mut workers = JoinSet::new();
-    for _ in 0..connections {
-        let (driver, pool, recorder) = (
-            Arc::clone(&driver),
-            Arc::clone(&pool),
-            Arc::clone(&recorder),
-        );
-        workers.spawn(async move {
-            loop {
-                let sent = Instant::now();
-                if sent >= stop {
-                    break;
-                }
-                let mut slot = pool.acquire().await;
-                let outcome = driver.send_batch(&mut slot).await;
-                pool.release(slot);
-                let done = Instant::now();
-                if sent >= start {
-                    recorder.record(done - sent, done.into_std(), &outcome);
-                }
-            }
-        });
+) -> Result<(PhaseStats, PhaseStats), LoadError> {
+    let groups = groups.max(connections);
+    let target = Phase::setup(target, edition, groups).await?;
+    let baseline = Phase::setup(baseline, edition, groups).await?;
+    for phase in [&target, &baseline] {
+        phase.run_max(connections, MAX_WARMUP, false).await;
     }
-    while workers.join_next().await.is_some() {}
-    recorder.stats(stop.into_std())
+    let slices = (duration.as_secs_f64() / COMPARE_SLICE.as_secs_f64())
+        .ceil()
+        .max(1.0) as u32;
+    let slice = duration / slices;
+    for turn in 0..slices {
+        let order = if turn % 2 == 0 {
+            [&target, &baseline]
+        } else {
+            [&baseline, &target]
+        };
+        for phase in order {
+            phase.run_max(connections, slice, true).await;
+        }
+    }
+    Ok((target.stats(), baseline.stats()))
 }
 
 #[cfg(test)]

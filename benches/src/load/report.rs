@@ -39,10 +39,10 @@ impl Outcome {
     }
 }
 
-/// Collects outcomes and latencies from concurrent workers.
+/// Collects outcomes and latencies from concurrent workers, over one or more measurement windows
+/// (a `--max` run alternates slices of the target and of the baseline).
 #[derive(Debug)]
 pub struct Recorder {
-    start: Instant,
     inner: Mutex<Inner>,
 }
 
@@ -54,13 +54,13 @@ struct Inner {
     messages: u64,
     errors: BTreeMap<String, u64>,
     last_completion: Option<Instant>,
+    measured: Duration,
 }
 
 impl Recorder {
-    /// A recorder whose measurement window opens at `start`.
-    pub fn new(start: Instant) -> Recorder {
+    /// An empty recorder.
+    pub fn new() -> Recorder {
         Recorder {
-            start,
             inner: Mutex::new(Inner {
                 latency_us: Histogram::new_with_bounds(1, MAX_LATENCY_US, 3)
                     .expect("static histogram bounds are valid"),
@@ -69,6 +69,7 @@ impl Recorder {
                 messages: 0,
                 errors: BTreeMap::new(),
                 last_completion: None,
+                measured: Duration::ZERO,
             }),
         }
     }
@@ -94,12 +95,22 @@ impl Recorder {
         inner.last_completion = Some(inner.last_completion.map_or(done, |t| t.max(done)));
     }
 
-    /// The statistics so far. The window runs from the start to the last completion, or to `end`
-    /// when that is later (a run in which nothing completed still has its scheduled length).
-    pub fn stats(&self, end: Instant) -> PhaseStats {
+    /// Closes a measurement window opened at `start` and planned to end at `end`: it counts until
+    /// the last completion recorded in it, or until `end` when that is later (a window in which
+    /// nothing completed still has its planned length).
+    pub fn close_window(&self, start: Instant, end: Instant) {
+        let mut inner = self.inner.lock().expect("recorder lock is never poisoned");
+        let until = match inner.last_completion {
+            Some(t) if t > end => t,
+            _ => end,
+        };
+        inner.measured += until.saturating_duration_since(start);
+    }
+
+    /// The statistics of the closed windows, rates per second of their total length.
+    pub fn stats(&self) -> PhaseStats {
         let inner = self.inner.lock().expect("recorder lock is never poisoned");
-        let until = inner.last_completion.map_or(end, |t| t.max(end));
-        let elapsed = until.saturating_duration_since(self.start).as_secs_f64();
+        let elapsed = inner.measured.as_secs_f64();
         let per_sec = |n: u64| {
             if elapsed > 0.0 {
                 n as f64 / elapsed
@@ -123,6 +134,12 @@ impl Recorder {
             },
             errors: inner.errors.clone(),
         }
+    }
+}
+
+impl Default for Recorder {
+    fn default() -> Self {
+        Recorder::new()
     }
 }
 
@@ -297,7 +314,7 @@ mod tests {
     #[test]
     fn counts_every_kind_of_error_by_key() {
         let start = Instant::now();
-        let r = Recorder::new(start);
+        let r = Recorder::new();
         let done = start + Duration::from_secs(2);
         let ms = Duration::from_millis;
         r.record(ms(1), done, &ok(20));
@@ -312,7 +329,8 @@ mod tests {
             },
         );
         r.record(ms(1), done, &Outcome::Transport("timeout".into()));
-        let s = r.stats(start);
+        r.close_window(start, start + Duration::from_secs(1));
+        let s = r.stats();
         assert_eq!((s.requests, s.ok_requests, s.messages), (5, 2, 25));
         let expected: BTreeMap<String, u64> = [
             ("60007".to_owned(), 2),
@@ -322,20 +340,39 @@ mod tests {
         .into();
         assert_eq!(s.errors, expected);
         assert_eq!(s.error_count(), 5);
-        // Two successful requests over a two-second window.
+        // Two successful requests over a window that lasted until the last completion.
         assert_eq!(s.elapsed_secs, 2.0);
         assert_eq!(s.achieved_rps, 1.0);
         assert_eq!(s.messages_per_sec, 12.5);
     }
 
     #[test]
+    fn windows_add_up() {
+        let t0 = Instant::now();
+        let r = Recorder::new();
+        let s = Duration::from_secs;
+        r.record(s(0), t0 + s(1), &ok(20));
+        r.close_window(t0, t0 + s(2));
+        // A later window whose last answer came after its planned end.
+        r.record(s(0), t0 + s(13), &ok(20));
+        r.close_window(t0 + s(10), t0 + s(12));
+        let stats = r.stats();
+        assert_eq!(stats.elapsed_secs, 5.0);
+        assert_eq!(stats.achieved_rps, 0.4);
+        assert_eq!(stats.messages_per_sec, 8.0);
+    }
+
+    #[test]
     fn percentiles_come_from_the_histogram() {
         let start = Instant::now();
-        let r = Recorder::new(start);
+        let r = Recorder::new();
         for i in 1..=100u64 {
             r.record(Duration::from_millis(i), start, &ok(1));
         }
-        let l = r.stats(start + Duration::from_secs(1)).latency_ms;
+        r.close_window(start, start + Duration::from_secs(1));
+        let s = r.stats();
+        assert_eq!(s.elapsed_secs, 1.0);
+        let l = s.latency_ms;
         // Three significant digits: 50 ms is recorded as a bucket within 0.1% of it.
         assert!((l.p50 - 50.0).abs() < 0.1, "{l:?}");
         assert!((l.p90 - 90.0).abs() < 0.1, "{l:?}");
@@ -345,12 +382,13 @@ mod tests {
 
     fn report(mode: Mode) -> Report {
         let start = Instant::now();
-        let r = Recorder::new(start);
+        let r = Recorder::new();
         r.record(
             Duration::from_millis(3),
             start + Duration::from_secs(1),
             &ok(20),
         );
+        r.close_window(start, start);
         Report {
             mode,
             edition: "seed".into(),
@@ -360,7 +398,7 @@ mod tests {
             duration_secs: 1.0,
             rate: (mode == Mode::Rate).then_some(100.0),
             connections: (mode == Mode::Max).then_some(4),
-            stats: r.stats(start),
+            stats: r.stats(),
             baseline_rps: None,
             ratio_to_baseline: None,
             baseline: None,

@@ -9,8 +9,8 @@ use std::time::Duration;
 use axum::routing::post;
 use axum::Router;
 use tim_benches::load::{
-    run_phase, start_baseline, start_reference, Load, LoadError, PhaseStats, ReferenceOptions,
-    Store, Target,
+    run_compared, run_phase, start_baseline, start_reference, Load, LoadError, PhaseStats,
+    ReferenceOptions, Store, Target,
 };
 use tim_model::usersig::SecretKey;
 use tim_model::Edition;
@@ -168,6 +168,31 @@ async fn max_run_drives_the_baseline_without_errors() {
     assert!(stats.requests > 0);
     assert_eq!(stats.errors, counts(&[]));
     assert_eq!(stats.messages, 20 * stats.ok_requests);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn compared_run_measures_the_server_and_the_baseline_in_turns() {
+    let mut options = reference(Edition::Current, Store::Memory, &[]);
+    options.rate_limit = None;
+    let server = start_reference(&options).unwrap();
+    let baseline = start_baseline().unwrap();
+    // 2.5 s in turns of 2 s: two slices of 1.25 s each.
+    let (target, base) = run_compared(
+        server.target(),
+        baseline.target(),
+        Edition::Current,
+        GROUPS,
+        2,
+        Duration::from_millis(2500),
+    )
+    .await
+    .unwrap();
+    for stats in [&target, &base] {
+        assert!(stats.ok_requests > 0, "{stats:?}");
+        assert_eq!(stats.errors, counts(&[]));
+        assert_eq!(stats.messages, 7 * stats.ok_requests);
+        assert!(stats.elapsed_secs >= 2.5, "{stats:?}");
+    }
 }
 
 /// The binary end to end, against a reference server it is pointed at with `--target`: with the
