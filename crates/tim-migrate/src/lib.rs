@@ -1,1 +1,4 @@
-//! The `tim-migrate` importer as a library (placeholder while the crate is built).
+//! The `tim-migrate` importer as a library: read, check and order the inputs offline.
+pub mod input;
+pub mod prepare;
+pub mod random;
