@@ -65,7 +65,7 @@ impl std::error::Error for LineError {}
 #[derive(Debug, thiserror::Error)]
 pub enum InputError {
     /// The file could not be opened or read.
-    #[error("{file}: cannot read: {source}")]
+    #[error("{file}: cannot read")]
     Io {
         /// The file as the user named it.
         file: String,
@@ -209,7 +209,10 @@ pub fn decode_message(text: &str) -> Result<MessageLine, Fault> {
         Some(other) => {
             return Err(fault(
                 SOURCE_ID,
-                format!("invalid type: {}, expected a string or a number", kind(&other)),
+                format!(
+                    "invalid type: {}, expected a string or a number",
+                    kind(&other)
+                ),
                 "SourceId is your system's message ID: a string or an integer",
             ))
         }
@@ -232,9 +235,7 @@ fn kind(v: &Value) -> &'static str {
     }
 }
 
-fn decode_object(
-    text: &str,
-) -> Result<serde_json::Map<String, Value>, Fault> {
+fn decode_object(text: &str) -> Result<serde_json::Map<String, Value>, Fault> {
     match decode_json::<Value>(text.as_bytes()).map_err(from_decode)? {
         Value::Object(m) => Ok(m),
         other => Err(fault(
@@ -292,6 +293,15 @@ fn shape_error(path: &str, message: &str) -> Fault {
             message,
             "add the field (see the input format in `tim-migrate check --help`)",
         );
+    }
+    if path == "." {
+        if let Some(i) = message.find(", expected struct ") {
+            return fault(
+                path,
+                format!("{}, expected a JSON object", &message[..i]),
+                "write one JSON object per line",
+            );
+        }
     }
     let hint = if message.starts_with("invalid type") || message.starts_with("invalid value") {
         "fix the value's type"
@@ -462,11 +472,12 @@ pub struct InputPaths {
     pub members: Option<PathBuf>,
 }
 
+/// The decoded lines of a file and the errors of the others.
+pub type Decoded<T> = (Vec<Record<T>>, Vec<LineError>);
+
 /// Decodes a whole small file eagerly (groups, members), stopping at the first I/O error and
 /// collecting every line error.
-pub fn read_all<F: LineFormat>(
-    path: &Path,
-) -> Result<(Vec<Record<F::Value>>, Vec<LineError>), InputError> {
+pub fn read_all<F: LineFormat>(path: &Path) -> Result<Decoded<F::Value>, InputError> {
     let mut ok = Vec::new();
     let mut bad = Vec::new();
     for r in JsonlReader::<F>::open(path)? {
@@ -478,7 +489,6 @@ pub fn read_all<F: LineFormat>(
     }
     Ok((ok, bad))
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -524,7 +534,10 @@ mod tests {
         let out = read::<Members>(
             b"{\"GroupId\":\"g\",\"Member_Account\":\"m\",\"UnreadMsgNum\":3}\n{\"GroupId\":\"g\",\"Member_Account\":\"m\",\"JoinTime\":\"x\"}\n[]\n",
         );
-        assert_eq!(out[0].as_ref().unwrap().value.member.unread_msg_num, Some(3));
+        assert_eq!(
+            out[0].as_ref().unwrap().value.member.unread_msg_num,
+            Some(3)
+        );
         assert!(out[1]
             .as_ref()
             .unwrap_err()

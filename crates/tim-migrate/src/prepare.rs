@@ -290,6 +290,9 @@ fn spill(run: &mut Vec<Spill>, dir: Option<&Path>) -> Result<File, PrepareError>
         .map_err(|e| PrepareError::Temp(e.into_error()))
 }
 
+/// The `Random` assigner of the group being written; payload: (line, raw line).
+type Assigner = RandomAssigner<(u64, String)>;
+
 /// Writes the prepared file: `line \t random \t raw` per message, groups contiguous.
 struct Writer {
     out: BufWriter<File>,
@@ -297,7 +300,7 @@ struct Writer {
     groups: Vec<GroupSlice>,
     collisions: Vec<GroupCollision>,
     collision_count: u64,
-    current: Option<(RandomAssigner<(u64, i64, String)>, GroupSlice)>,
+    current: Option<(Assigner, GroupSlice)>,
     random: RandomOptions,
     messages: u64,
     max_window: u64,
@@ -316,7 +319,10 @@ impl Writer {
                 first_send_time: rec.send_time,
                 last_send_time: rec.send_time,
             };
-            self.current = Some((RandomAssigner::new(rec.group_id.clone(), self.random), slice));
+            self.current = Some((
+                RandomAssigner::new(rec.group_id.clone(), self.random),
+                slice,
+            ));
         }
         let seed = Seed::decode(&rec.seed)
             .ok_or_else(|| PrepareError::Corrupt(format!("bad seed {:?}", rec.seed)))?;
@@ -330,10 +336,10 @@ impl Writer {
             rec.send_time,
             rec.line,
             seed,
-            (rec.line, rec.send_time, rec.raw),
+            (rec.line, rec.raw),
             &mut |a| {
                 if err.is_none() {
-                    err = write_prepared(out, offset, a.payload.0, a.random, &a.payload.2).err();
+                    err = write_prepared(out, offset, a.payload.0, a.random, &a.payload.1).err();
                 }
             },
         )?;
@@ -349,7 +355,7 @@ impl Writer {
         let mut err = None;
         assigner.finish(&mut |a| {
             if err.is_none() {
-                err = write_prepared(out, offset, a.payload.0, a.random, &a.payload.2).err();
+                err = write_prepared(out, offset, a.payload.0, a.random, &a.payload.1).err();
             }
         })?;
         if let Some(e) = err {
@@ -425,11 +431,8 @@ impl Prepared {
             };
             on_line(Ok(&rec)).map_err(InputError::Line)?;
             let Record { line, raw, value } = rec;
-            let seed = crate::random::seed_of(
-                &value.group_id,
-                value.source_id.as_deref(),
-                &value.msg,
-            );
+            let seed =
+                crate::random::seed_of(&value.group_id, value.source_id.as_deref(), &value.msg);
             run_bytes += raw.len() + value.group_id.len();
             run.push(Spill {
                 send_time: value.msg.send_time,
@@ -458,7 +461,9 @@ impl Prepared {
                 let chunk: Vec<File> = rest.by_ref().take(fan_in).collect();
                 let file = temp_file(dir)?;
                 let mut w = BufWriter::with_capacity(64 * 1024, file);
-                merge(chunk, &mut |rec| rec.write(&mut w).map_err(PrepareError::Temp))?;
+                merge(chunk, &mut |rec| {
+                    rec.write(&mut w).map_err(PrepareError::Temp)
+                })?;
                 next.push(
                     w.into_inner()
                         .map_err(|e| PrepareError::Temp(e.into_error()))?,
@@ -537,11 +542,7 @@ impl Prepared {
 
     /// Streams `group`'s messages in order, skipping the first `skip` (already confirmed ones,
     /// when resuming). Each call opens its own reader.
-    pub fn read_group(
-        &self,
-        group: &GroupSlice,
-        skip: u64,
-    ) -> Result<GroupReader, PrepareError> {
+    pub fn read_group(&self, group: &GroupSlice, skip: u64) -> Result<GroupReader, PrepareError> {
         let mut f = File::open(self.file.path()).map_err(PrepareError::Temp)?;
         f.seek(SeekFrom::Start(group.offset))
             .map_err(PrepareError::Temp)?;

@@ -264,7 +264,10 @@ impl<T> RandomAssigner<T> {
         self.max_kept = self.max_kept.max(self.entries.len());
         // Everything at least `window` older than the newest message has seen its whole window.
         while self.next < self.entries.len()
-            && self.entries[self.next].send_time.saturating_add(self.opts.window_secs) < send_time
+            && self.entries[self.next]
+                .send_time
+                .saturating_add(self.opts.window_secs)
+                < send_time
         {
             self.emit_next(out)?;
         }
@@ -301,7 +304,11 @@ impl<T> RandomAssigner<T> {
                 break;
             }
             self.supplied_order.pop_front();
-            if self.last_supplied.get(&old_r).is_some_and(|&(lt, _)| lt == old_t) {
+            if self
+                .last_supplied
+                .get(&old_r)
+                .is_some_and(|&(lt, _)| lt == old_t)
+            {
                 self.last_supplied.remove(&old_r);
             }
         }
