@@ -19,7 +19,7 @@ use tim_model::api::set_unread_msg_num::SetUnreadMsgNumRequest;
 use tim_model::api::ApiRequest;
 use tim_model::usersig::SecretKey;
 use tim_model::{Command, CommonQuery, Edition, Limits, Region, Response};
-use tracing::{debug, warn};
+use tracing::{debug, info};
 
 use crate::auth::{Credentials, Signer, DEFAULT_USERSIG_TTL_SECS};
 use crate::error::{snippet, Error};
@@ -85,7 +85,7 @@ pub enum BuildError {
         reason: String,
     },
     /// The HTTP stack could not be set up.
-    #[error("cannot set up the HTTP client: {0}")]
+    #[error("cannot set up the HTTP client")]
     Http(#[source] reqwest::Error),
 }
 
@@ -220,6 +220,7 @@ impl ClientBuilder {
 #[derive(Debug, Default)]
 pub struct Stats {
     requests: AtomicU64,
+    by_command: [AtomicU64; Command::ALL.len()],
     retries: AtomicU64,
     rate_limited: AtomicU64,
 }
@@ -233,6 +234,18 @@ pub struct StatsSnapshot {
     pub retries: u64,
     /// Answers that were rate-limit errors (60007 and its kin).
     pub rate_limited: u64,
+    /// Requests sent per command, in the order of [`Command::ALL`].
+    pub by_command: [u64; Command::ALL.len()],
+}
+
+impl StatsSnapshot {
+    /// Requests sent to `command` (every attempt counts).
+    pub fn requests_for(&self, command: Command) -> u64 {
+        Command::ALL
+            .iter()
+            .position(|c| *c == command)
+            .map_or(0, |i| self.by_command[i])
+    }
 }
 
 impl Stats {
@@ -241,6 +254,7 @@ impl Stats {
             requests: self.requests.load(Ordering::Relaxed),
             retries: self.retries.load(Ordering::Relaxed),
             rate_limited: self.rate_limited.load(Ordering::Relaxed),
+            by_command: std::array::from_fn(|i| self.by_command[i].load(Ordering::Relaxed)),
         }
     }
 }
@@ -428,7 +442,7 @@ impl Client {
                             .fetch_add(1, Ordering::Relaxed);
                     }
                     let wait = policy.backoff(attempt - 1);
-                    warn!(%command, attempt, wait_ms = wait.as_millis() as u64, error = %err, "retrying");
+                    info!(%command, attempt, wait_ms = wait.as_millis() as u64, error = %err, "retrying");
                     tokio::time::sleep(wait).await;
                 }
                 Disposition::Fail | Disposition::RenewUserSig => {
@@ -473,6 +487,9 @@ impl Client {
             query.to_query_string()
         );
         self.inner.stats.requests.fetch_add(1, Ordering::Relaxed);
+        if let Some(i) = Command::ALL.iter().position(|c| *c == command) {
+            self.inner.stats.by_command[i].fetch_add(1, Ordering::Relaxed);
+        }
         let transport = |e: reqwest::Error| Error::Transport {
             command,
             maybe_sent: !e.is_connect() && !e.is_builder(),

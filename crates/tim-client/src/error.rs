@@ -14,7 +14,7 @@ pub const SNIPPET_CHARS: usize = 200;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The request did not complete at the transport level (connect, TLS, timeout, reset).
-    #[error("{command}: transport error{}: {source}", if *.maybe_sent { " (the request may have reached the server)" } else { " (the request was not sent)" })]
+    #[error("{command}: transport error{}", if *.maybe_sent { " (the request may have reached the server)" } else { " (the request was not sent)" })]
     Transport {
         /// The command called.
         command: Command,
@@ -75,7 +75,7 @@ pub enum Error {
     #[error("invalid input: {0}")]
     InvalidInput(String),
     /// Retries ran out; the last error is kept.
-    #[error("gave up after {attempts} attempts over {elapsed:?}: {last}")]
+    #[error("gave up after {attempts} attempts over {elapsed:.1?}")]
     RetriesExhausted {
         /// Attempts made.
         attempts: u32,

@@ -25,6 +25,8 @@ pub enum Exit {
     Problems = 1,
     /// 2: usage error, unreadable input or unreachable target.
     Usage = 2,
+    /// 130: interrupted (Ctrl-C) after the requests in flight finished; `--resume` continues.
+    Interrupted = 130,
 }
 
 impl Exit {
@@ -247,6 +249,9 @@ pub struct ImportArgs {
     /// Groups imported at once (messages of one group are always sent one batch at a time).
     #[arg(long, env = "TIM_CONCURRENCY", value_name = "N", default_value_t = 16)]
     pub concurrency: usize,
+    /// Requests per second per API (default: the edition's quota; raise it only if Tencent raised yours).
+    #[arg(long, env = "TIM_RATE", value_name = "N")]
+    pub rate: Option<u32>,
 }
 
 /// `tim-migrate verify`.
@@ -261,6 +266,12 @@ pub struct VerifyArgs {
     /// Write the differences and counts here as JSON.
     #[arg(long, env = "TIM_REPORT", value_name = "FILE")]
     pub report: Option<PathBuf>,
+    /// The rejects file of the import: the messages it lists are expected to be missing.
+    #[arg(long, env = "TIM_REJECTS", value_name = "FILE")]
+    pub rejects: Option<PathBuf>,
+    /// Groups read back at once.
+    #[arg(long, env = "TIM_CONCURRENCY", value_name = "N", default_value_t = 16)]
+    pub concurrency: usize,
 }
 
 /// `tim-migrate usersig`.

@@ -46,4 +46,5 @@ pub mod prepare;
 pub mod random;
 pub mod rejects;
 pub mod report;
+pub mod target;
 pub mod verify;

@@ -8,14 +8,7 @@ use tim_migrate::cli::{self, Cli, Command, Exit};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("TIM_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    init_logging();
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let result: anyhow::Result<Exit> = match &cli.command {
@@ -44,4 +37,23 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?)
+}
+
+/// Logs go to stderr through the progress bars' writer, so that a log line never breaks a bar;
+/// bars show only when stderr is a terminal.
+fn init_logging() {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let bars = tracing_indicatif::IndicatifLayer::new();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TIM_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,tim_migrate=info"));
+    let logs = tracing_subscriber::fmt::layer()
+        .with_writer(bars.get_stderr_writer())
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false);
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(logs)
+        .with(bars)
+        .init();
 }

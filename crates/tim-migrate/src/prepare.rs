@@ -71,7 +71,7 @@ pub enum PrepareError {
     #[error(transparent)]
     Input(#[from] InputError),
     /// A temporary file could not be written or read.
-    #[error("temporary file: {0}")]
+    #[error("temporary file")]
     Temp(#[source] io::Error),
     /// A temporary file did not contain what was written (disk or filesystem fault).
     #[error("temporary file is corrupt: {0}")]

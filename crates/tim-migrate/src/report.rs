@@ -47,13 +47,13 @@ pub struct ImportReport {
     pub requests: u64,
     /// Requests answered with a rate-limit error (60007 and friends).
     pub rate_limited: u64,
-    /// Mean requests per second over the run.
+    /// `import_group_msg` requests per second during the message phase (the quota is per API).
     pub requests_per_second: f64,
     /// The quota in requests per second, if any.
     pub quota_per_second: Option<u32>,
     /// `requests_per_second / quota_per_second` (0–1), if there is a quota.
     pub quota_share: Option<f64>,
-    /// Messages confirmed per second over the run.
+    /// Messages confirmed per second during the message phase.
     pub messages_per_second: f64,
     /// Wall-clock duration of the run, in seconds.
     pub elapsed_secs: f64,
@@ -84,7 +84,7 @@ impl ImportReport {
         );
         let _ = write!(
             s,
-            "requests: {} in {} ({:.1}/s",
+            "requests: {} in {} (import_group_msg at {:.1}/s",
             self.requests,
             humantime::format_duration(elapsed),
             self.requests_per_second
@@ -143,7 +143,7 @@ mod tests {
             h.contains("messages: 100 (97 imported, 1 duplicates, 2 rejected"),
             "{h}"
         );
-        assert!(h.contains("12 in 1s 500ms (99.5/s, 99.5% of the 100/s quota; 0 rate-limited), 1990 messages/s"), "{h}");
+        assert!(h.contains("12 in 1s 500ms (import_group_msg at 99.5/s, 99.5% of the 100/s quota; 0 rate-limited), 1990 messages/s"), "{h}");
         assert!(h.contains("--resume"), "{h}");
         let back: ImportReport = serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
         assert_eq!(back, r);

@@ -212,7 +212,7 @@ fn check_errors() {
 }
 
 #[test]
-fn import_and_verify_are_routed() {
+fn import_and_verify_name_a_missing_input() {
     let dir = tempfile::tempdir().unwrap();
     let env = [
         ("TIM_SECRET_KEY", "k"),
@@ -233,7 +233,9 @@ fn import_and_verify_are_routed() {
         &env,
     );
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("import is not built yet"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("tim-migrate: input m: "), "{err}");
+    assert!(!dir.path().join("c").exists(), "no checkpoint is written for an unreadable input");
     let out = run(
         dir.path(),
         &[
@@ -245,7 +247,9 @@ fn import_and_verify_are_routed() {
         ],
         &env,
     );
-    assert!(String::from_utf8_lossy(&out.stderr).contains("verify is not built yet"));
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("tim-migrate: cannot read m: "), "{err}");
     // Usage errors exit 2.
     let out = run(
         dir.path(),
