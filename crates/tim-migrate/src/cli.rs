@@ -119,7 +119,7 @@ pub struct InputArgs {
     /// Members, JSON Lines: {"GroupId","Member_Account","Role"?,"JoinTime"?,"UnreadMsgNum"?}.
     #[arg(long, env = "TIM_MEMBERS", value_name = "FILE")]
     pub members: Option<PathBuf>,
-    /// Directory for the temporary files of the sort (about the size of the messages file).
+    /// Directory for the temporary files of the sort (up to about twice the size of the messages file).
     #[arg(long, env = "TIM_TEMP_DIR", value_name = "DIR")]
     pub temp_dir: Option<PathBuf>,
 }

@@ -4,4 +4,5 @@ mod checkpoint;
 mod cli;
 mod prepare;
 mod random;
+mod rejects;
 mod support;
