@@ -184,6 +184,7 @@ pub async fn run(args: &ImportArgs) -> Result<Exit, ImportError> {
     let started = Instant::now();
     let limits = args.target.edition.limits();
     let paths = args.input.paths();
+    paths.ensure_readable()?;
     let client =
         crate::target::connect(&args.target, args.rate.map_or(Rate::Quota, Rate::PerSecond))
             .await?;

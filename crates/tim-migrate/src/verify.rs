@@ -22,6 +22,9 @@ use crate::rejects::Reject;
 /// Why verification could not run (exit 2).
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
+    /// The messages file cannot be read.
+    #[error(transparent)]
+    Input(#[from] input::InputError),
     /// The messages could not be read or sorted.
     #[error(transparent)]
     Prepare(#[from] PrepareError),
@@ -284,6 +287,7 @@ fn compare(
 /// Runs `tim-migrate verify`.
 pub async fn run(args: &VerifyArgs) -> Result<Exit, VerifyError> {
     let limits = args.target.edition.limits();
+    input::ensure_readable(&args.input.messages)?;
     let client = crate::target::connect(&args.target, Rate::Quota).await?;
     let rejected = match &args.rejects {
         Some(p) => rejected_lines(p)?,
