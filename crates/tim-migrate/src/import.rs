@@ -484,14 +484,14 @@ async fn import_messages(
                 .groups
                 .get(&slice.group_id)
                 .map_or(0, |g| g.confirmed);
+            // Every message the checkpoint confirms counts as skipped, whole groups included.
+            if confirmed > 0 {
+                run.lock().report.messages.skipped += confirmed.min(slice.count);
+                run.bar.pb_inc(confirmed.min(slice.count));
+            }
             if confirmed >= slice.count {
                 continue;
             }
-            if confirmed > 0 {
-                let mut s = run.lock();
-                s.report.messages.skipped += confirmed;
-            }
-            run.bar.pb_inc(confirmed);
             let reader = match prepared.read_group(slice, confirmed) {
                 Ok(r) => r,
                 Err(e) => {
