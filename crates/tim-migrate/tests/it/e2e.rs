@@ -323,12 +323,12 @@ async fn check_import_verify_round_trip() {
 async fn killed_import_resumes_exactly_once() {
     let server = Server::start().await;
     let dir = tempfile::tempdir().unwrap();
-    // About 420 requests: over 4 s at 100/s.
-    let c = corpus(dir.path(), 30, 8000, 0);
+    // About 340 requests: over 3 s at 100/s.
+    let c = corpus(dir.path(), 30, 6500, 0);
     let ckpt = dir.path().join("import.ckpt");
 
     let mut child = server.spawn(dir.path(), &import_args(&[]));
-    wait_for_progress(&mut child, &ckpt, 1000, 8000);
+    wait_for_progress(&mut child, &ckpt, 1000, 6500);
     child.kill().unwrap();
     child.wait().unwrap();
     let before = confirmed(&ckpt);
@@ -342,7 +342,7 @@ async fn killed_import_resumes_exactly_once() {
     );
     assert_eq!(
         r.messages.imported + r.messages.duplicates + r.messages.skipped,
-        8000,
+        6500,
         "{r:?}"
     );
     assert_eq!(r.messages.rejected, 0);
@@ -355,11 +355,11 @@ async fn killed_import_resumes_exactly_once() {
 async fn interrupted_import_exits_130_and_resumes() {
     let server = Server::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let c = corpus(dir.path(), 30, 8000, 0);
+    let c = corpus(dir.path(), 30, 6500, 0);
     let ckpt = dir.path().join("import.ckpt");
 
     let mut child = server.spawn(dir.path(), &import_args(&[]));
-    wait_for_progress(&mut child, &ckpt, 1000, 8000);
+    wait_for_progress(&mut child, &ckpt, 1000, 6500);
     let status = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
@@ -374,7 +374,7 @@ async fn interrupted_import_exits_130_and_resumes() {
     );
     assert!(report(dir.path()).interrupted);
     let before = confirmed(&ckpt);
-    assert!(before > 0 && before < 8000, "{before}");
+    assert!(before > 0 && before < 6500, "{before}");
 
     let out = server.run(dir.path(), &import_args(&["--resume"]));
     assert_exit(&out, 0);
@@ -382,7 +382,7 @@ async fn interrupted_import_exits_130_and_resumes() {
     assert_eq!(r.messages.skipped, before, "{r:?}");
     assert_eq!(
         r.messages.imported + r.messages.duplicates + r.messages.skipped,
-        8000,
+        6500,
         "{r:?}"
     );
     assert_read_back(&server, &c.messages, &BTreeSet::new()).await;
