@@ -139,8 +139,12 @@ impl VerifyReport {
         }
         let total: u64 = self.counts.values().sum();
         s.push_str(&format!(
-            "verified {} groups: {} messages expected, {} found on the server, {} identical and in order, {} differences\n",
-            self.groups, self.expected, self.found, self.matching, total
+            "verified {} groups: {} messages expected, {} found on the server, {} identical and in order, {total} difference{}\n",
+            self.groups,
+            self.expected,
+            self.found,
+            self.matching,
+            if total == 1 { "" } else { "s" }
         ));
         s
     }
