@@ -82,6 +82,8 @@ pub const EXIT_INTERRUPTED: u8 = 130;
 struct Shared {
     checkpoint: Checkpoint,
     rejects: Option<RejectsWriter>,
+    /// The rejects file as the user named it, for error messages.
+    rejects_path: String,
     report: ImportReport,
     dirty: bool,
     fatal: Option<ClientError>,
@@ -109,7 +111,7 @@ impl Shared {
             })
             .map_err(|source| ImportError::Io {
                 what: "rejects file",
-                path: String::new(),
+                path: self.rejects_path.clone(),
                 source,
             })?;
         }
@@ -155,7 +157,7 @@ impl Run {
             if let Some(r) = s.rejects.as_mut() {
                 r.sync().map_err(|source| ImportError::Io {
                     what: "rejects file",
-                    path: String::new(),
+                    path: s.rejects_path.clone(),
                     source,
                 })?;
             }
@@ -256,6 +258,11 @@ pub async fn run(args: &ImportArgs) -> Result<Exit, ImportError> {
         shared: Mutex::new(Shared {
             checkpoint,
             rejects,
+            rejects_path: args
+                .rejects
+                .as_deref()
+                .map(input::display_path)
+                .unwrap_or_default(),
             report,
             dirty: false,
             fatal: None,
