@@ -94,6 +94,7 @@ struct Run {
     checkpoint_path: std::path::PathBuf,
     messages_file: String,
     members_file: String,
+    rejects_file: String,
     bar: Span,
 }
 
@@ -125,7 +126,7 @@ impl Run {
             if let Some(r) = s.rejects.as_mut() {
                 r.sync().map_err(|source| ImportError::Io {
                     what: "rejects file",
-                    path: String::new(),
+                    path: self.rejects_file.clone(),
                     source,
                 })?;
             }
@@ -136,19 +137,12 @@ impl Run {
         Ok(())
     }
 
-    fn reject(&self, s: &mut Shared, file: &str, line: u64, group_id: &str, code: ErrorCode, reason: &str, raw: &str) -> Result<(), ImportError> {
+    /// Writes `reject` to the rejects file, if there is one.
+    fn reject(&self, s: &mut Shared, reject: Reject) -> Result<(), ImportError> {
         if let Some(w) = s.rejects.as_mut() {
-            w.write(&Reject {
-                file: file.to_owned(),
-                line,
-                group_id: group_id.to_owned(),
-                code: code.0,
-                reason: reason.to_owned(),
-                input: raw.to_owned(),
-            })
-            .map_err(|source| ImportError::Io {
+            w.write(&reject).map_err(|source| ImportError::Io {
                 what: "rejects file",
-                path: String::new(),
+                path: self.rejects_file.clone(),
                 source,
             })?;
         }
@@ -156,11 +150,35 @@ impl Run {
     }
 }
 
+/// A rejects-file entry.
+fn reject_entry(
+    file: &str,
+    line: u64,
+    group_id: &str,
+    code: ErrorCode,
+    reason: &str,
+    raw: &str,
+) -> Reject {
+    Reject {
+        file: file.to_owned(),
+        line,
+        group_id: group_id.to_owned(),
+        code: code.0,
+        reason: reason.to_owned(),
+        input: raw.to_owned(),
+    }
+}
+
 /// Whether an API error concerns only this group (its messages are rejected, the import goes on),
 /// as opposed to the whole import (credentials, permissions, an unreachable target).
 fn group_scoped(err: &ClientError) -> bool {
-    matches!(err, ClientError::Api { class: ErrorClass::Caller, .. })
-        || matches!(err, ClientError::Api { code, .. } if *code == ErrorCode::PERMISSION_DENIED)
+    matches!(
+        err,
+        ClientError::Api {
+            class: ErrorClass::Caller,
+            ..
+        }
+    ) || matches!(err, ClientError::Api { code, .. } if *code == ErrorCode::PERMISSION_DENIED)
 }
 
 /// Runs `tim-migrate import`.
@@ -168,15 +186,9 @@ pub async fn run(args: &ImportArgs) -> Result<Exit, ImportError> {
     let started = Instant::now();
     let limits = args.target.edition.limits();
     let paths = args.input.paths();
-    let client = crate::target::connect(
-        &args.target,
-        args.rate.map_or(Rate::Quota, Rate::PerSecond),
-    )
-    .await?;
-
-    // Checkpoint first: a refused resume should not cost a sort of the whole input.
+    // Inputs and checkpoint first (local, fast to fail), then the target, then the sort.
     let target = Target {
-        base_url: client.base_url().to_owned(),
+        base_url: args.target.base_url(),
         sdkappid: args.target.sdkappid,
         edition: limits.edition,
     };
@@ -193,16 +205,23 @@ pub async fn run(args: &ImportArgs) -> Result<Exit, ImportError> {
         }
         (Some(_), false) => return Err(ImportError::CheckpointExists(shown_ckpt)),
         (None, true) => return Err(ImportError::NothingToResume(shown_ckpt)),
-        (None, false) => {
-            let cp = Checkpoint::new(target, fingerprint);
-            cp.save(&args.checkpoint)?;
-            cp
-        }
+        (None, false) => Checkpoint::new(target, fingerprint),
     };
+    let client =
+        crate::target::connect(&args.target, args.rate.map_or(Rate::Quota, Rate::PerSecond))
+            .await?;
+    if !args.resume {
+        checkpoint.save(&args.checkpoint)?;
+    }
     let rejects = match &args.rejects {
         None => None,
         Some(p) => Some(
-            if args.resume { RejectsWriter::append(p) } else { RejectsWriter::create(p) }.map_err(|source| ImportError::Io {
+            if args.resume {
+                RejectsWriter::append(p)
+            } else {
+                RejectsWriter::create(p)
+            }
+            .map_err(|source| ImportError::Io {
                 what: "rejects file",
                 path: input::display_path(p),
                 source,
@@ -243,7 +262,16 @@ pub async fn run(args: &ImportArgs) -> Result<Exit, ImportError> {
         stop: AtomicBool::new(false),
         checkpoint_path: args.checkpoint.clone(),
         messages_file: input::display_path(&paths.messages),
-        members_file: paths.members.as_deref().map(input::display_path).unwrap_or_default(),
+        members_file: paths
+            .members
+            .as_deref()
+            .map(input::display_path)
+            .unwrap_or_default(),
+        rejects_file: args
+            .rejects
+            .as_deref()
+            .map(input::display_path)
+            .unwrap_or_default(),
         bar: bar.clone(),
     });
     {
@@ -277,11 +305,18 @@ pub async fn run(args: &ImportArgs) -> Result<Exit, ImportError> {
                 if let Err(e) = run.save() {
                     warn!(error = %e, "cannot write the checkpoint");
                 }
-                let now = (Instant::now(), run.client.stats().requests_for(Command::ImportGroupMsg));
-                let rps = (now.1 - last.1) as f64 / now.0.duration_since(last.0).as_secs_f64().max(0.001);
+                let now = (
+                    Instant::now(),
+                    run.client.stats().requests_for(Command::ImportGroupMsg),
+                );
+                let rps =
+                    (now.1 - last.1) as f64 / now.0.duration_since(last.0).as_secs_f64().max(0.001);
                 last = now;
                 let msg = match run.client.requests_per_second() {
-                    Some(q) => format!("{rps:.1} req/s ({:.0}% of the {q}/s quota)", 100.0 * rps / f64::from(q)),
+                    Some(q) => format!(
+                        "{rps:.1} req/s ({:.0}% of the {q}/s quota)",
+                        100.0 * rps / f64::from(q)
+                    ),
                     None => format!("{rps:.1} req/s"),
                 };
                 run.bar.pb_set_message(&msg);
@@ -315,8 +350,12 @@ pub async fn run(args: &ImportArgs) -> Result<Exit, ImportError> {
         // The quota is per API: the rate that matters is import_group_msg's during the message phase.
         let msg_requests = stats.requests_for(Command::ImportGroupMsg) - msg_requests_before;
         r.requests_per_second = msg_requests as f64 / messages_secs;
-        r.messages_per_second = (r.messages.imported + r.messages.duplicates + r.messages.rejected) as f64 / messages_secs;
-        r.quota_share = r.quota_per_second.map(|q| r.requests_per_second / f64::from(q));
+        r.messages_per_second = (r.messages.imported + r.messages.duplicates + r.messages.rejected)
+            as f64
+            / messages_secs;
+        r.quota_share = r
+            .quota_per_second
+            .map(|q| r.requests_per_second / f64::from(q));
         r.interrupted = interrupted.load(Ordering::Relaxed);
         (s.report.clone(), s.fatal.take())
     };
@@ -341,15 +380,19 @@ pub async fn run(args: &ImportArgs) -> Result<Exit, ImportError> {
         println!("interrupted: run the same command with --resume to continue");
         return Ok(Exit::Interrupted);
     }
-    Ok(if report.messages.rejected > 0 || report.groups.failed > 0 || report.members.failed > 0 {
-        Exit::Problems
-    } else {
-        Exit::Ok
-    })
+    Ok(
+        if report.messages.rejected > 0 || report.groups.failed > 0 || report.members.failed > 0 {
+            Exit::Problems
+        } else {
+            Exit::Ok
+        },
+    )
 }
 
 fn read_groups(path: Option<&Path>) -> Result<Vec<(String, ImportGroupRequest)>, ImportError> {
-    let Some(path) = path else { return Ok(Vec::new()) };
+    let Some(path) = path else {
+        return Ok(Vec::new());
+    };
     let mut out = Vec::new();
     for r in GroupReader::open(path)? {
         let Record { value, .. } = r?;
@@ -366,19 +409,36 @@ fn read_members(path: Option<&Path>) -> Result<MembersByGroup, ImportError> {
     let Some(path) = path else { return Ok(out) };
     for r in MemberReader::open(path)? {
         let Record { line, raw, value } = r?;
-        out.entry(value.group_id).or_default().push((line, raw, value.member));
+        out.entry(value.group_id)
+            .or_default()
+            .push((line, raw, value.member));
     }
     Ok(out)
 }
 
-async fn import_groups(run: &Arc<Run>, groups: &[(String, ImportGroupRequest)], concurrency: usize) -> Result<(), ImportError> {
+async fn import_groups(
+    run: &Arc<Run>,
+    groups: &[(String, ImportGroupRequest)],
+    concurrency: usize,
+) -> Result<(), ImportError> {
     let mut tasks = JoinSet::new();
     let permits = Arc::new(tokio::sync::Semaphore::new(concurrency));
     for (group_id, req) in groups {
-        if run.lock().checkpoint.groups.get(group_id).is_some_and(|g| g.created) {
+        if run
+            .lock()
+            .checkpoint
+            .groups
+            .get(group_id)
+            .is_some_and(|g| g.created)
+        {
             continue;
         }
-        let (run, permits, group_id, req) = (Arc::clone(run), Arc::clone(&permits), group_id.clone(), req.clone());
+        let (run, permits, group_id, req) = (
+            Arc::clone(run),
+            Arc::clone(&permits),
+            group_id.clone(),
+            req.clone(),
+        );
         tasks.spawn(async move {
             let _permit = permits.acquire_owned().await;
             if run.stopping() {
@@ -409,7 +469,11 @@ async fn import_groups(run: &Arc<Run>, groups: &[(String, ImportGroupRequest)], 
     Ok(())
 }
 
-async fn import_messages(run: &Arc<Run>, prepared: &Prepared, concurrency: usize) -> Result<(), ImportError> {
+async fn import_messages(
+    run: &Arc<Run>,
+    prepared: &Prepared,
+    concurrency: usize,
+) -> Result<(), ImportError> {
     let permits = Arc::new(tokio::sync::Semaphore::new(concurrency));
     let mut tasks = JoinSet::new();
     let mut first_error = None;
@@ -418,7 +482,12 @@ async fn import_messages(run: &Arc<Run>, prepared: &Prepared, concurrency: usize
     loop {
         while tasks.len() < concurrency {
             let Some(slice) = pending.next() else { break };
-            let confirmed = run.lock().checkpoint.groups.get(&slice.group_id).map_or(0, |g| g.confirmed);
+            let confirmed = run
+                .lock()
+                .checkpoint
+                .groups
+                .get(&slice.group_id)
+                .map_or(0, |g| g.confirmed);
             if confirmed >= slice.count {
                 continue;
             }
@@ -434,7 +503,12 @@ async fn import_messages(run: &Arc<Run>, prepared: &Prepared, concurrency: usize
                     continue;
                 }
             };
-            tasks.spawn(import_one_group(Arc::clone(run), slice.clone(), reader, Arc::clone(&permits)));
+            tasks.spawn(import_one_group(
+                Arc::clone(run),
+                slice.clone(),
+                reader,
+                Arc::clone(&permits),
+            ));
         }
         match tasks.join_next().await {
             None => break,
@@ -486,7 +560,17 @@ async fn import_one_group(
                 }
                 let mut s = run.lock();
                 for p in &rest {
-                    run.reject(&mut s, &run.messages_file, p.line, &slice.group_id, code, &reason, &p.raw)?;
+                    run.reject(
+                        &mut s,
+                        reject_entry(
+                            &run.messages_file,
+                            p.line,
+                            &slice.group_id,
+                            code,
+                            &reason,
+                            &p.raw,
+                        ),
+                    )?;
                 }
                 let n = rest.len() as u64;
                 let g = s.checkpoint.group_mut(&slice.group_id);
@@ -510,12 +594,25 @@ async fn import_one_group(
                 MsgOutcome::Duplicate { .. } => s.report.messages.duplicates += 1,
                 MsgOutcome::Rejected { code, reason } => {
                     s.report.messages.rejected += 1;
-                    run.reject(&mut s, &run.messages_file, p.line, &slice.group_id, *code, reason, &p.raw)?;
+                    run.reject(
+                        &mut s,
+                        reject_entry(
+                            &run.messages_file,
+                            p.line,
+                            &slice.group_id,
+                            *code,
+                            reason,
+                            &p.raw,
+                        ),
+                    )?;
                 }
             }
         }
         let n = batch.len() as u64;
-        let rejected = outcomes.iter().filter(|o| matches!(o, MsgOutcome::Rejected { .. })).count() as u64;
+        let rejected = outcomes
+            .iter()
+            .filter(|o| matches!(o, MsgOutcome::Rejected { .. }))
+            .count() as u64;
         let last_seq = outcomes.iter().filter_map(MsgOutcome::msg_seq).max();
         let g = s.checkpoint.group_mut(&slice.group_id);
         g.confirmed += n;
@@ -529,16 +626,30 @@ async fn import_one_group(
     }
 }
 
-async fn import_members(run: &Arc<Run>, members: &MembersByGroup, concurrency: usize) -> Result<(), ImportError> {
+async fn import_members(
+    run: &Arc<Run>,
+    members: &MembersByGroup,
+    concurrency: usize,
+) -> Result<(), ImportError> {
     let per_request = run.client.limits().members_per_request.max(1);
     let permits = Arc::new(tokio::sync::Semaphore::new(concurrency));
     let mut tasks = JoinSet::new();
     for (group_id, list) in members {
-        let done = run.lock().checkpoint.groups.get(group_id).map_or(0, |g| g.members_done) as usize;
+        let done = run
+            .lock()
+            .checkpoint
+            .groups
+            .get(group_id)
+            .map_or(0, |g| g.members_done) as usize;
         if done >= list.len() {
             continue;
         }
-        let (run, permits, group_id, list) = (Arc::clone(run), Arc::clone(&permits), group_id.clone(), list[done..].to_vec());
+        let (run, permits, group_id, list) = (
+            Arc::clone(run),
+            Arc::clone(&permits),
+            group_id.clone(),
+            list[done..].to_vec(),
+        );
         tasks.spawn(async move {
             let _permit = permits.acquire_owned().await;
             for chunk in list.chunks(per_request) {
@@ -563,7 +674,7 @@ async fn import_members(run: &Arc<Run>, members: &MembersByGroup, concurrency: u
                                         Some(_) => "the server refused this member (JoinTime before the group's CreateTime or in the future, or an invalid account)",
                                         None => "the server's answer has no result for this member",
                                     };
-                                    run.reject(&mut s, &run.members_file, *line, &group_id, ErrorCode::INVALID_PARAMETER, reason, raw)?;
+                                    run.reject(&mut s, reject_entry(&run.members_file, *line, &group_id, ErrorCode::INVALID_PARAMETER, reason, raw))?;
                                 }
                             }
                         }
@@ -572,7 +683,7 @@ async fn import_members(run: &Arc<Run>, members: &MembersByGroup, concurrency: u
                         let code = e.code().unwrap_or(ErrorCode::INVALID_PARAMETER);
                         for (line, raw, _) in chunk {
                             s.report.members.failed += 1;
-                            run.reject(&mut s, &run.members_file, *line, &group_id, code, &e.to_string(), raw)?;
+                            run.reject(&mut s, reject_entry(&run.members_file, *line, &group_id, code, &e.to_string(), raw))?;
                         }
                     }
                     Err(e) => {

@@ -25,6 +25,15 @@ pub enum VerifyError {
     /// The messages could not be read or sorted.
     #[error(transparent)]
     Prepare(#[from] PrepareError),
+    /// An input file could not be read.
+    #[error("input {path}")]
+    Input {
+        /// The messages file.
+        path: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
     /// The rejects file could not be read.
     #[error("rejects file {path}: {message}")]
     Rejects {
@@ -104,7 +113,10 @@ pub const MAX_LISTED: usize = 1000;
 
 impl VerifyReport {
     fn add(&mut self, d: Difference) {
-        let key = serde_json::to_value(d.kind).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+        let key = serde_json::to_value(d.kind)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
         *self.counts.entry(key).or_default() += 1;
         if self.differences.len() < MAX_LISTED {
             self.differences.push(d);
@@ -126,7 +138,10 @@ impl VerifyReport {
                 (None, Some(q)) => format!("MsgSeq {q}"),
                 (None, None) => String::new(),
             };
-            s.push_str(&format!("{}: {:?} ({at}): {}\n", d.group_id, d.kind, d.detail));
+            s.push_str(&format!(
+                "{}: {:?} ({at}): {}\n",
+                d.group_id, d.kind, d.detail
+            ));
         }
         let total: u64 = self.counts.values().sum();
         s.push_str(&format!(
@@ -145,7 +160,11 @@ fn rejected_lines(path: &Path) -> Result<BTreeSet<u64>, VerifyError> {
         message: e.to_string(),
     })?;
     let mut out = BTreeSet::new();
-    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+    for (i, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
         let r: Reject = serde_json::from_str(line).map_err(|e| VerifyError::Rejects {
             path: shown.clone(),
             message: format!("line {}: {e}", i + 1),
@@ -167,7 +186,9 @@ async fn read_history(client: &Client, group_id: &str) -> Result<Vec<HistoryMsg>
     let mut out = Vec::new();
     loop {
         let resp = client.group_msg_get_simple(&req).await?;
-        let Some(lowest) = resp.rsp_msg_list.iter().map(|m| m.msg_seq).min() else { break };
+        let Some(lowest) = resp.rsp_msg_list.iter().map(|m| m.msg_seq).min() else {
+            break;
+        };
         out.extend(resp.rsp_msg_list);
         if lowest <= 1 {
             break;
@@ -180,7 +201,12 @@ async fn read_history(client: &Client, group_id: &str) -> Result<Vec<HistoryMsg>
 }
 
 /// Compares one group's expected messages (input order) with its history (seq order).
-fn compare(group_id: &str, expected: &[PreparedMsg], history: &[HistoryMsg], report: &mut VerifyReport) {
+fn compare(
+    group_id: &str,
+    expected: &[PreparedMsg],
+    history: &[HistoryMsg],
+    report: &mut VerifyReport,
+) {
     let mut by_random: HashMap<u32, Vec<usize>> = HashMap::new();
     for (i, h) in history.iter().enumerate().rev() {
         by_random.entry(h.msg_random).or_default().push(i);
@@ -195,7 +221,10 @@ fn compare(group_id: &str, expected: &[PreparedMsg], history: &[HistoryMsg], rep
                 kind: DiffKind::Missing,
                 line: Some(p.line),
                 msg_seq: None,
-                detail: format!("no message with Random {random} (SendTime {})", p.msg.send_time),
+                detail: format!(
+                    "no message with Random {random} (SendTime {})",
+                    p.msg.send_time
+                ),
             });
             continue;
         };
@@ -203,10 +232,16 @@ fn compare(group_id: &str, expected: &[PreparedMsg], history: &[HistoryMsg], rep
         let h = &history[i];
         let mut changed = Vec::new();
         if h.from_account != p.msg.from_account {
-            changed.push(format!("From_Account {:?} ≠ {:?}", h.from_account, p.msg.from_account));
+            changed.push(format!(
+                "From_Account {:?} ≠ {:?}",
+                h.from_account, p.msg.from_account
+            ));
         }
         if h.msg_time_stamp != p.msg.send_time {
-            changed.push(format!("MsgTimeStamp {} ≠ SendTime {}", h.msg_time_stamp, p.msg.send_time));
+            changed.push(format!(
+                "MsgTimeStamp {} ≠ SendTime {}",
+                h.msg_time_stamp, p.msg.send_time
+            ));
         }
         if serde_json::to_value(&h.msg_body).ok() != serde_json::to_value(&p.msg.msg_body).ok() {
             changed.push("MsgBody differs".to_owned());
@@ -229,7 +264,10 @@ fn compare(group_id: &str, expected: &[PreparedMsg], history: &[HistoryMsg], rep
                 kind: DiffKind::OutOfOrder,
                 line: Some(p.line),
                 msg_seq: Some(h.msg_seq),
-                detail: format!("stored before the previous input message (MsgSeq {})", history[last_index.unwrap_or(0)].msg_seq),
+                detail: format!(
+                    "stored before the previous input message (MsgSeq {})",
+                    history[last_index.unwrap_or(0)].msg_seq
+                ),
             });
         } else {
             report.matching += 1;
@@ -243,7 +281,10 @@ fn compare(group_id: &str, expected: &[PreparedMsg], history: &[HistoryMsg], rep
                 kind: DiffKind::Unexpected,
                 line: None,
                 msg_seq: Some(h.msg_seq),
-                detail: format!("from {} at {}, Random {}, not in the input", h.from_account, h.msg_time_stamp, h.msg_random),
+                detail: format!(
+                    "from {} at {}, Random {}, not in the input",
+                    h.from_account, h.msg_time_stamp, h.msg_random
+                ),
             });
         }
     }
@@ -252,11 +293,18 @@ fn compare(group_id: &str, expected: &[PreparedMsg], history: &[HistoryMsg], rep
 /// Runs `tim-migrate verify`.
 pub async fn run(args: &VerifyArgs) -> Result<Exit, VerifyError> {
     let limits = args.target.edition.limits();
-    let client = crate::target::connect(&args.target, Rate::Quota).await?;
+    // Local inputs first (fast to fail), then the target.
+    crate::checkpoint::InputFingerprint::of(&args.input.paths()).map_err(|source| {
+        VerifyError::Input {
+            path: input::display_path(&args.input.messages),
+            source,
+        }
+    })?;
     let rejected = match &args.rejects {
         Some(p) => rejected_lines(p)?,
         None => BTreeSet::new(),
     };
+    let client = crate::target::connect(&args.target, Rate::Quota).await?;
     info!("sorting messages per group");
     let prepared = Prepared::build(&args.input.messages, &args.input.prepare_options(&limits))?;
     let mut report = VerifyReport::default();
@@ -269,7 +317,11 @@ pub async fn run(args: &VerifyArgs) -> Result<Exit, VerifyError> {
         while tasks.len() < concurrency {
             let Some(slice) = pending.next() else { break };
             let reader = prepared.read_group(slice, 0)?;
-            let (client, rejected, group_id) = (client.clone(), Arc::clone(&rejected), slice.group_id.clone());
+            let (client, rejected, group_id) = (
+                client.clone(),
+                Arc::clone(&rejected),
+                slice.group_id.clone(),
+            );
             tasks.spawn(async move {
                 let expected: Result<Vec<PreparedMsg>, PrepareError> = reader
                     .filter(|m| m.as_ref().map_or(true, |m| !rejected.contains(&m.line)))
@@ -281,8 +333,12 @@ pub async fn run(args: &VerifyArgs) -> Result<Exit, VerifyError> {
                 (group_id, expected, history)
             });
         }
-        let Some(joined) = tasks.join_next().await else { break };
-        let Ok((group_id, expected, history)) = joined else { continue };
+        let Some(joined) = tasks.join_next().await else {
+            break;
+        };
+        let Ok((group_id, expected, history)) = joined else {
+            continue;
+        };
         let expected = expected?;
         let history = history.map_err(VerifyError::Target)?;
         let mut part = VerifyReport::default();
@@ -310,5 +366,9 @@ pub async fn run(args: &VerifyArgs) -> Result<Exit, VerifyError> {
         })?;
     }
     print!("{}", report.render_human());
-    Ok(if report.is_clean() { Exit::Ok } else { Exit::Problems })
+    Ok(if report.is_clean() {
+        Exit::Ok
+    } else {
+        Exit::Problems
+    })
 }

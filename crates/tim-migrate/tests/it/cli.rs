@@ -235,7 +235,10 @@ fn import_and_verify_name_a_missing_input() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("tim-migrate: input m: "), "{err}");
-    assert!(!dir.path().join("c").exists(), "no checkpoint is written for an unreadable input");
+    assert!(
+        !dir.path().join("c").exists(),
+        "no checkpoint is written for an unreadable input"
+    );
     let out = run(
         dir.path(),
         &[
@@ -249,7 +252,7 @@ fn import_and_verify_name_a_missing_input() {
     );
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("tim-migrate: cannot read m: "), "{err}");
+    assert!(err.contains("tim-migrate: input m: "), "{err}");
     // Usage errors exit 2.
     let out = run(
         dir.path(),
