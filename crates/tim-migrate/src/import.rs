@@ -87,6 +87,36 @@ struct Shared {
     fatal: Option<ClientError>,
 }
 
+impl Shared {
+    /// Writes a rejected line to the rejects file, if there is one.
+    fn reject(
+        &mut self,
+        file: &str,
+        line: u64,
+        group_id: &str,
+        code: ErrorCode,
+        reason: &str,
+        raw: &str,
+    ) -> Result<(), ImportError> {
+        if let Some(w) = self.rejects.as_mut() {
+            w.write(&Reject {
+                file: file.to_owned(),
+                line,
+                group_id: group_id.to_owned(),
+                code: code.0,
+                reason: reason.to_owned(),
+                input: raw.to_owned(),
+            })
+            .map_err(|source| ImportError::Io {
+                what: "rejects file",
+                path: String::new(),
+                source,
+            })?;
+        }
+        Ok(())
+    }
+}
+
 struct Run {
     client: Client,
     shared: Mutex<Shared>,
@@ -94,7 +124,6 @@ struct Run {
     checkpoint_path: std::path::PathBuf,
     messages_file: String,
     members_file: String,
-    rejects_file: String,
     bar: Span,
 }
 
@@ -126,7 +155,7 @@ impl Run {
             if let Some(r) = s.rejects.as_mut() {
                 r.sync().map_err(|source| ImportError::Io {
                     what: "rejects file",
-                    path: self.rejects_file.clone(),
+                    path: String::new(),
                     source,
                 })?;
             }
@@ -135,37 +164,6 @@ impl Run {
         };
         snapshot.save(&self.checkpoint_path)?;
         Ok(())
-    }
-
-    /// Writes `reject` to the rejects file, if there is one.
-    fn reject(&self, s: &mut Shared, reject: Reject) -> Result<(), ImportError> {
-        if let Some(w) = s.rejects.as_mut() {
-            w.write(&reject).map_err(|source| ImportError::Io {
-                what: "rejects file",
-                path: self.rejects_file.clone(),
-                source,
-            })?;
-        }
-        Ok(())
-    }
-}
-
-/// A rejects-file entry.
-fn reject_entry(
-    file: &str,
-    line: u64,
-    group_id: &str,
-    code: ErrorCode,
-    reason: &str,
-    raw: &str,
-) -> Reject {
-    Reject {
-        file: file.to_owned(),
-        line,
-        group_id: group_id.to_owned(),
-        code: code.0,
-        reason: reason.to_owned(),
-        input: raw.to_owned(),
     }
 }
 
@@ -186,9 +184,14 @@ pub async fn run(args: &ImportArgs) -> Result<Exit, ImportError> {
     let started = Instant::now();
     let limits = args.target.edition.limits();
     let paths = args.input.paths();
-    // Inputs and checkpoint first (local, fast to fail), then the target, then the sort.
+    paths.ensure_readable()?;
+    let client =
+        crate::target::connect(&args.target, args.rate.map_or(Rate::Quota, Rate::PerSecond))
+            .await?;
+
+    // Checkpoint first: a refused resume should not cost a sort of the whole input.
     let target = Target {
-        base_url: args.target.base_url(),
+        base_url: client.base_url().to_owned(),
         sdkappid: args.target.sdkappid,
         edition: limits.edition,
     };
@@ -205,14 +208,12 @@ pub async fn run(args: &ImportArgs) -> Result<Exit, ImportError> {
         }
         (Some(_), false) => return Err(ImportError::CheckpointExists(shown_ckpt)),
         (None, true) => return Err(ImportError::NothingToResume(shown_ckpt)),
-        (None, false) => Checkpoint::new(target, fingerprint),
+        (None, false) => {
+            let cp = Checkpoint::new(target, fingerprint);
+            cp.save(&args.checkpoint)?;
+            cp
+        }
     };
-    let client =
-        crate::target::connect(&args.target, args.rate.map_or(Rate::Quota, Rate::PerSecond))
-            .await?;
-    if !args.resume {
-        checkpoint.save(&args.checkpoint)?;
-    }
     let rejects = match &args.rejects {
         None => None,
         Some(p) => Some(
@@ -264,11 +265,6 @@ pub async fn run(args: &ImportArgs) -> Result<Exit, ImportError> {
         messages_file: input::display_path(&paths.messages),
         members_file: paths
             .members
-            .as_deref()
-            .map(input::display_path)
-            .unwrap_or_default(),
-        rejects_file: args
-            .rejects
             .as_deref()
             .map(input::display_path)
             .unwrap_or_default(),
@@ -488,14 +484,14 @@ async fn import_messages(
                 .groups
                 .get(&slice.group_id)
                 .map_or(0, |g| g.confirmed);
+            // Every message the checkpoint confirms counts as skipped, whole groups included.
+            if confirmed > 0 {
+                run.lock().report.messages.skipped += confirmed.min(slice.count);
+                run.bar.pb_inc(confirmed.min(slice.count));
+            }
             if confirmed >= slice.count {
                 continue;
             }
-            if confirmed > 0 {
-                let mut s = run.lock();
-                s.report.messages.skipped += confirmed;
-            }
-            run.bar.pb_inc(confirmed);
             let reader = match prepared.read_group(slice, confirmed) {
                 Ok(r) => r,
                 Err(e) => {
@@ -560,16 +556,13 @@ async fn import_one_group(
                 }
                 let mut s = run.lock();
                 for p in &rest {
-                    run.reject(
-                        &mut s,
-                        reject_entry(
-                            &run.messages_file,
-                            p.line,
-                            &slice.group_id,
-                            code,
-                            &reason,
-                            &p.raw,
-                        ),
+                    s.reject(
+                        &run.messages_file,
+                        p.line,
+                        &slice.group_id,
+                        code,
+                        &reason,
+                        &p.raw,
                     )?;
                 }
                 let n = rest.len() as u64;
@@ -594,16 +587,13 @@ async fn import_one_group(
                 MsgOutcome::Duplicate { .. } => s.report.messages.duplicates += 1,
                 MsgOutcome::Rejected { code, reason } => {
                     s.report.messages.rejected += 1;
-                    run.reject(
-                        &mut s,
-                        reject_entry(
-                            &run.messages_file,
-                            p.line,
-                            &slice.group_id,
-                            *code,
-                            reason,
-                            &p.raw,
-                        ),
+                    s.reject(
+                        &run.messages_file,
+                        p.line,
+                        &slice.group_id,
+                        *code,
+                        reason,
+                        &p.raw,
                     )?;
                 }
             }
@@ -674,7 +664,7 @@ async fn import_members(
                                         Some(_) => "the server refused this member (JoinTime before the group's CreateTime or in the future, or an invalid account)",
                                         None => "the server's answer has no result for this member",
                                     };
-                                    run.reject(&mut s, reject_entry(&run.members_file, *line, &group_id, ErrorCode::INVALID_PARAMETER, reason, raw))?;
+                                    s.reject(&run.members_file, *line, &group_id, ErrorCode::INVALID_PARAMETER, reason, raw)?;
                                 }
                             }
                         }
@@ -683,7 +673,7 @@ async fn import_members(
                         let code = e.code().unwrap_or(ErrorCode::INVALID_PARAMETER);
                         for (line, raw, _) in chunk {
                             s.report.members.failed += 1;
-                            run.reject(&mut s, reject_entry(&run.members_file, *line, &group_id, code, &e.to_string(), raw))?;
+                            s.reject(&run.members_file, *line, &group_id, code, &e.to_string(), raw)?;
                         }
                     }
                     Err(e) => {

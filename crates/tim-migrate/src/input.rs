@@ -472,6 +472,30 @@ pub struct InputPaths {
     pub members: Option<PathBuf>,
 }
 
+impl InputPaths {
+    /// Opens each given file once, so that a missing or unreadable input stops a run before it
+    /// contacts the target.
+    pub fn ensure_readable(&self) -> Result<(), InputError> {
+        let all = [
+            Some(&self.messages),
+            self.groups.as_ref(),
+            self.members.as_ref(),
+        ];
+        for path in all.into_iter().flatten() {
+            ensure_readable(path)?;
+        }
+        Ok(())
+    }
+}
+
+/// Opens `path` for reading and closes it again.
+pub fn ensure_readable(path: &Path) -> Result<(), InputError> {
+    File::open(path).map(drop).map_err(|source| InputError::Io {
+        file: display_path(path),
+        source,
+    })
+}
+
 /// The decoded lines of a file and the errors of the others.
 pub type Decoded<T> = (Vec<Record<T>>, Vec<LineError>);
 

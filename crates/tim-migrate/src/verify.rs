@@ -22,18 +22,12 @@ use crate::rejects::Reject;
 /// Why verification could not run (exit 2).
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
+    /// The messages file cannot be read.
+    #[error(transparent)]
+    Input(#[from] input::InputError),
     /// The messages could not be read or sorted.
     #[error(transparent)]
     Prepare(#[from] PrepareError),
-    /// An input file could not be read.
-    #[error("input {path}")]
-    Input {
-        /// The messages file.
-        path: String,
-        /// The I/O error.
-        #[source]
-        source: std::io::Error,
-    },
     /// The rejects file could not be read.
     #[error("rejects file {path}: {message}")]
     Rejects {
@@ -293,18 +287,12 @@ fn compare(
 /// Runs `tim-migrate verify`.
 pub async fn run(args: &VerifyArgs) -> Result<Exit, VerifyError> {
     let limits = args.target.edition.limits();
-    // Local inputs first (fast to fail), then the target.
-    crate::checkpoint::InputFingerprint::of(&args.input.paths()).map_err(|source| {
-        VerifyError::Input {
-            path: input::display_path(&args.input.messages),
-            source,
-        }
-    })?;
+    input::ensure_readable(&args.input.messages)?;
+    let client = crate::target::connect(&args.target, Rate::Quota).await?;
     let rejected = match &args.rejects {
         Some(p) => rejected_lines(p)?,
         None => BTreeSet::new(),
     };
-    let client = crate::target::connect(&args.target, Rate::Quota).await?;
     info!("sorting messages per group");
     let prepared = Prepared::build(&args.input.messages, &args.input.prepare_options(&limits))?;
     let mut report = VerifyReport::default();

@@ -234,7 +234,7 @@ fn import_and_verify_name_a_missing_input() {
     );
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("tim-migrate: input m: "), "{err}");
+    assert!(err.contains("tim-migrate: m: cannot read: "), "{err}");
     assert!(
         !dir.path().join("c").exists(),
         "no checkpoint is written for an unreadable input"
@@ -252,7 +252,7 @@ fn import_and_verify_name_a_missing_input() {
     );
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("tim-migrate: input m: "), "{err}");
+    assert!(err.contains("tim-migrate: m: cannot read: "), "{err}");
     // Usage errors exit 2.
     let out = run(
         dir.path(),

@@ -1,7 +1,9 @@
-//! Integration tests of `tim-migrate`'s offline half: ordering, `Random`s, checkpoints and the CLI.
+//! Integration tests of `tim-migrate`: ordering, `Random`s, checkpoints, the CLI, and end to end
+//! against the reference server.
 
 mod checkpoint;
 mod cli;
+mod e2e;
 mod prepare;
 mod random;
 mod rejects;
