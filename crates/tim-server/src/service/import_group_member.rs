@@ -30,13 +30,18 @@ impl Service {
             return Err(type_refused("import_group_member", &g.group_type));
         }
         let now = self.clock.now();
+        // On a type without unread counts `UnreadMsgNum` is accepted and has no effect (digest §4.4).
+        let keeps_unread = limits.keeps_unread_counts(&g.group_type);
         let mut results: Vec<Option<u32>> = vec![None; n];
         let mut valid = Vec::with_capacity(n);
         let mut valid_idx = Vec::with_capacity(n);
         for (i, m) in req.member_list.iter().enumerate() {
+            // A supplied JoinTime must be after CreateTime (strictly: only the owner joins at
+            // CreateTime) and not in the future (digest §4.3); the default is now.
+            let join_time_ok = m.join_time.is_none_or(|t| t > g.create_time && t <= now);
             let join_time = m.join_time.unwrap_or(now.max(g.create_time));
             let ok = ids::check_account(&m.member_account).is_ok()
-                && (g.create_time..=now).contains(&join_time)
+                && join_time_ok
                 && m.unread_msg_num.is_none_or(|u| u >= 0);
             if !ok {
                 results[i] = Some(member_result::FAILED);
@@ -49,7 +54,7 @@ impl Service {
                     _ => Role::Member,
                 },
                 join_time,
-                unread_msg_num: m.unread_msg_num,
+                unread_msg_num: m.unread_msg_num.filter(|_| keeps_unread),
             });
             valid_idx.push(i);
         }

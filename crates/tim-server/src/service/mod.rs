@@ -40,6 +40,8 @@ const LOCK_STRIPES: usize = 64;
 /// Settings of the service.
 #[derive(Debug, Clone)]
 pub struct ServiceConfig {
+    /// The SDKAppID this server serves (`get_group_info`'s `Appid`).
+    pub sdkappid: u64,
     /// Limits in force.
     pub limits: Limits,
     /// Restricted words (80001).

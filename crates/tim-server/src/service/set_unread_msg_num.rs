@@ -18,8 +18,8 @@ impl Service {
         }
         let _guard = self.lock(&req.group_id);
         let g = self.existing_group(&req.group_id)?;
-        if !g.group_type.keeps_unread_counts() {
-            // Seed era: no effect on these types, and no error (digest §4.4).
+        if !self.config.limits.keeps_unread_counts(&g.group_type) {
+            // No unread counts on this type in this edition: no effect, and no error (digest §4.4).
             return Ok(Empty {});
         }
         match self
