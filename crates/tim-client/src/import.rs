@@ -123,7 +123,8 @@ impl Client {
                 request_id: None,
             });
         }
-        info.next_msg_seq
+        info.base
+            .next_msg_seq
             .ok_or_else(|| Error::protocol(Command::GetGroupInfo, "NextMsgSeq is missing"))
     }
 
