@@ -16,7 +16,7 @@
 //! is synced before each write, so a checkpoint never counts a reject the file does not hold.
 //! Ctrl-C stops cleanly after the requests in flight (exit 130).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -537,6 +537,13 @@ async fn import_one_group(
     let _permit = permits.acquire_owned().await;
     let batch_size = run.client.limits().msgs_per_request.max(1);
     let mut cursor = GroupCursor::new(slice.group_id.clone());
+    let mut stored = match stored_since_checkpoint(&run, &slice.group_id, &mut cursor).await {
+        Ok(stored) => stored,
+        Err(e) => {
+            run.fail(e);
+            return Ok(());
+        }
+    };
     loop {
         if run.stopping() {
             return Ok(());
@@ -548,9 +555,36 @@ async fn import_one_group(
         if batch.is_empty() {
             return Ok(());
         }
-        let msgs: Vec<_> = batch.iter().map(|p| p.msg.clone()).collect();
-        let outcomes: Vec<MsgOutcome> = match run.client.import_batch(&mut cursor, &msgs).await {
-            Ok(o) => o,
+        // Messages the server stored after the last checkpoint save are not sent again.
+        let known: Vec<Option<MsgOutcome>> = batch
+            .iter()
+            .map(|p| {
+                let random = p.msg.random.unwrap_or_default() as u32;
+                stored
+                    .remove(&random)
+                    .map(|(msg_seq, msg_time)| MsgOutcome::Duplicate { msg_seq, msg_time })
+            })
+            .collect();
+        let msgs: Vec<_> = batch
+            .iter()
+            .zip(&known)
+            .filter(|(_, k)| k.is_none())
+            .map(|(p, _)| p.msg.clone())
+            .collect();
+        let sent = if msgs.is_empty() {
+            Ok(Vec::new())
+        } else {
+            run.client.import_batch(&mut cursor, &msgs).await
+        };
+        let outcomes: Vec<MsgOutcome> = match sent {
+            Ok(o) => {
+                let mut fresh = o.into_iter();
+                known
+                    .into_iter()
+                    .map(|k| k.or_else(|| fresh.next()))
+                    .collect::<Option<Vec<_>>>()
+                    .expect("import_batch returns one outcome per message sent")
+            }
             Err(e) if group_scoped(&e) => {
                 // The group itself is refused (missing, wrong type, bad ID): every remaining
                 // message of it is rejected with that code.
@@ -621,6 +655,43 @@ async fn import_one_group(
         drop(s);
         run.bar.pb_inc(n);
     }
+}
+
+/// On a resumed group, the messages the server holds beyond the checkpoint's `last_seq`, by
+/// `Random`: confirmed by the server after the last checkpoint save (the importer died in
+/// between). They are counted as duplicates without being sent again, so a resume does not rely on
+/// the server's 5-minute duplicate window (which Tencent may measure in wall-clock time, digest Q6).
+/// Also sets the cursor to the group's `NextMsgSeq`.
+async fn stored_since_checkpoint(
+    run: &Run,
+    group_id: &str,
+    cursor: &mut GroupCursor,
+) -> Result<HashMap<u32, (u64, i64)>, ClientError> {
+    let progress = run.lock().checkpoint.groups.get(group_id).cloned();
+    let Some(progress) = progress.filter(|g| g.confirmed > 0) else {
+        return Ok(HashMap::new());
+    };
+    let next_seq = match run.client.next_msg_seq(group_id).await {
+        Ok(n) => n,
+        // A group refused as a whole is handled by the first batch, like on a fresh run.
+        Err(e) if group_scoped(&e) => return Ok(HashMap::new()),
+        Err(e) => return Err(e),
+    };
+    cursor.next_seq = Some(next_seq);
+    let last_seq = progress.last_seq.unwrap_or(0);
+    if next_seq <= last_seq + 1 {
+        return Ok(HashMap::new());
+    }
+    let history = crate::verify::read_history_after(&run.client, group_id, last_seq).await?;
+    info!(
+        group_id,
+        messages = history.len(),
+        "the server holds messages confirmed after the last checkpoint save; they are not sent again"
+    );
+    Ok(history
+        .into_iter()
+        .map(|m| (m.msg_random, (m.msg_seq, m.msg_time_stamp)))
+        .collect())
 }
 
 async fn import_members(

@@ -174,6 +174,16 @@ fn rejected_lines(path: &Path) -> Result<BTreeSet<u64>, VerifyError> {
 
 /// A group's whole history, oldest first.
 async fn read_history(client: &Client, group_id: &str) -> Result<Vec<HistoryMsg>, ClientError> {
+    read_history_after(client, group_id, 0).await
+}
+
+/// The messages of a group with `MsgSeq` above `after_seq`, oldest first (pages of
+/// `group_msg_get_simple`, newest first, walked down with `ReqMsgSeq`).
+pub(crate) async fn read_history_after(
+    client: &Client,
+    group_id: &str,
+    after_seq: u64,
+) -> Result<Vec<HistoryMsg>, ClientError> {
     let page = client.limits().history_page_max.max(1) as i64;
     let mut req = GroupMsgGetSimpleRequest {
         group_id: group_id.to_owned(),
@@ -187,8 +197,12 @@ async fn read_history(client: &Client, group_id: &str) -> Result<Vec<HistoryMsg>
         let Some(lowest) = resp.rsp_msg_list.iter().map(|m| m.msg_seq).min() else {
             break;
         };
-        out.extend(resp.rsp_msg_list);
-        if lowest <= 1 {
+        out.extend(
+            resp.rsp_msg_list
+                .into_iter()
+                .filter(|m| m.msg_seq > after_seq),
+        );
+        if lowest <= after_seq + 1 {
             break;
         }
         req.req_msg_seq = Some(lowest - 1);

@@ -564,3 +564,37 @@ async fn summary_and_differences_snapshots() {
     insta::assert_snapshot!("verify_missing", text(&out.stdout));
     assert_read_back(&server, &messages, &BTreeSet::from([5])).await;
 }
+
+/// A checkpoint that lags behind the server (the importer died after the server confirmed some
+/// batches and before the next save): `--resume` finds those messages on the server by their
+/// `Random` and does not send them again, whatever the server's duplicate window.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lagging_checkpoint_is_reconciled_with_the_server() {
+    let server = Server::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let c: Corpus = corpus(dir.path(), 4, 400, 0);
+    let out = server.run(dir.path(), &import_args(&[]));
+    assert_exit(&out, 0);
+
+    // Roll every group back to its first batch: 20 messages confirmed, MsgSeq 20 the last.
+    let ckpt = dir.path().join("import.ckpt");
+    let mut cp: Value = serde_json::from_slice(&std::fs::read(&ckpt).unwrap()).unwrap();
+    let mut rolled_back = 0;
+    for (_, g) in cp["groups"].as_object_mut().unwrap() {
+        rolled_back += g["confirmed"].as_u64().unwrap() - 20;
+        g["confirmed"] = 20.into();
+        g["last_seq"] = 20.into();
+        g["members_done"] = 0.into();
+    }
+    std::fs::write(&ckpt, serde_json::to_vec(&cp).unwrap()).unwrap();
+
+    let out = server.run(dir.path(), &import_args(&["--resume"]));
+    assert_exit(&out, 0);
+    let r = report(dir.path());
+    assert_eq!(r.messages.skipped, 4 * 20);
+    assert_eq!(r.messages.duplicates, rolled_back);
+    assert_eq!(r.messages.imported, 0);
+    // Not one import_group_msg request was needed.
+    assert_eq!(r.requests_per_second, 0.0);
+    assert_read_back(&server, &c.messages, &BTreeSet::new()).await;
+}
