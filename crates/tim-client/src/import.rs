@@ -1,0 +1,280 @@
+//! Importing message history: edition-sized batches in order, one batch in flight per group,
+//! many groups at once, and per-message outcomes. In the seed edition one bad message fails the
+//! whole request; the client then isolates it by splitting the batch, so that the good messages
+//! still land and only the bad ones are rejected.
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::Arc;
+
+use serde::Serialize;
+use tim_model::api::get_group_info::{GetGroupInfoRequest, GroupBaseInfo};
+use tim_model::api::import_group_msg::{ImportGroupMsgRequest, ImportMsg};
+use tim_model::{Command, ErrorCode};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::client::{into_body, only_base_fields, Client};
+use crate::error::Error;
+
+/// What happened to one message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum MsgOutcome {
+    /// Stored now, with this sequence number.
+    Imported {
+        /// `MsgSeq` assigned.
+        msg_seq: u64,
+        /// `MsgTime`.
+        msg_time: i64,
+    },
+    /// Already stored by an earlier import (same `Random` within the duplicate window): the server
+    /// answered with the original's sequence number and stored no copy.
+    Duplicate {
+        /// The original's `MsgSeq`.
+        msg_seq: u64,
+        /// `MsgTime`.
+        msg_time: i64,
+    },
+    /// Refused by the server; not stored.
+    Rejected {
+        /// The per-message `Result`, or the request's `ErrorCode` that the message alone caused.
+        code: ErrorCode,
+        /// Why, from the server's `ErrorInfo` or the code registry.
+        reason: String,
+    },
+}
+
+impl MsgOutcome {
+    /// The sequence number of a stored message (imported now or before).
+    pub fn msg_seq(&self) -> Option<u64> {
+        match self {
+            MsgOutcome::Imported { msg_seq, .. } | MsgOutcome::Duplicate { msg_seq, .. } => {
+                Some(*msg_seq)
+            }
+            MsgOutcome::Rejected { .. } => None,
+        }
+    }
+}
+
+/// Where one group's import stands: the next `MsgSeq` the server will assign, when known. Keep
+/// one per group and pass it to every [`Client::import_batch`] of that group, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupCursor {
+    /// The group.
+    pub group_id: String,
+    /// The group's `NextMsgSeq` before the next batch; `None` makes the client read it first
+    /// (with `get_group_info`), so that re-sent messages are told apart from new ones.
+    pub next_seq: Option<u64>,
+}
+
+impl GroupCursor {
+    /// A cursor whose position the client reads from the server before the first batch.
+    pub fn new(group_id: impl Into<String>) -> GroupCursor {
+        GroupCursor {
+            group_id: group_id.into(),
+            next_seq: None,
+        }
+    }
+}
+
+/// One group's outcome in [`Client::import_groups`]: its ID and its messages' outcomes.
+pub type GroupResult = (String, Result<Vec<MsgOutcome>, Error>);
+
+/// Codes with which one message can fail a whole seed-edition request (time, size, words): the
+/// batch is split to find it.
+const ISOLATABLE: [ErrorCode; 4] = [
+    ErrorCode::INVALID_PARAMETER,
+    ErrorCode::MSG_TOO_LONG,
+    ErrorCode::RESTRICTED_WORDS,
+    ErrorCode::MSG_BODY_TOO_LONG,
+];
+
+fn reason_of(code: ErrorCode, info: &str) -> String {
+    if !info.is_empty() {
+        return info.to_owned();
+    }
+    code.info()
+        .map(|i| i.meaning.to_owned())
+        .unwrap_or_else(|| format!("error {}", code.0))
+}
+
+impl Client {
+    /// The group's `NextMsgSeq` (the sequence number its next message will get). Asks for that
+    /// field alone (`ResponseFilter`), not for the whole profile and member list.
+    pub async fn next_msg_seq(&self, group_id: &str) -> Result<u64, Error> {
+        let filter = only_base_fields(&GroupBaseInfo {
+            next_msg_seq: Some(0),
+            ..GroupBaseInfo::default()
+        });
+        let resp = self
+            .get_group_info(&GetGroupInfoRequest {
+                group_id_list: vec![group_id.to_owned()],
+                response_filter: Some(filter),
+            })
+            .await?;
+        let info = resp
+            .group_info
+            .into_iter()
+            .find(|g| g.group_id == group_id)
+            .ok_or_else(|| {
+                Error::protocol(Command::GetGroupInfo, "the group is missing from GroupInfo")
+            })?;
+        if !info.error_code.is_ok() {
+            return Err(Error::Api {
+                command: Command::GetGroupInfo,
+                code: info.error_code,
+                class: info.error_code.class(),
+                info: info.error_info,
+                request_id: None,
+            });
+        }
+        info.base
+            .next_msg_seq
+            .ok_or_else(|| Error::protocol(Command::GetGroupInfo, "NextMsgSeq is missing"))
+    }
+
+    /// Imports one batch (at most the edition's `msgs_per_request` messages, in `SendTime` order)
+    /// into `cursor`'s group and returns one outcome per message, in order.
+    ///
+    /// A message without `Random` gets a random one before the first attempt, so that a retry after
+    /// an answer lost in transit is recognised by the server's duplicate rule. A whole-request
+    /// failure that one message can cause (10004, 10020, 80001, 80002) is isolated by splitting
+    /// the batch in halves until the bad messages stand alone; other API errors (10010 group
+    /// missing, 10007 wrong type, auth errors …) are returned as errors.
+    pub async fn import_batch(
+        &self,
+        cursor: &mut GroupCursor,
+        msgs: &[ImportMsg],
+    ) -> Result<Vec<MsgOutcome>, Error> {
+        let max = self.limits().msgs_per_request;
+        if msgs.is_empty() || msgs.len() > max {
+            return Err(Error::InvalidInput(format!(
+                "a batch holds 1 to {max} messages in the {} edition, not {}",
+                self.limits().edition,
+                msgs.len()
+            )));
+        }
+        let mut next_seq = match cursor.next_seq {
+            Some(n) => n,
+            None => self.next_msg_seq(&cursor.group_id).await?,
+        };
+        let msgs: Vec<ImportMsg> = msgs
+            .iter()
+            .map(|m| {
+                let mut m = m.clone();
+                m.random
+                    .get_or_insert_with(|| i64::from(rand::random::<u32>()));
+                m
+            })
+            .collect();
+        let mut outcomes: Vec<Option<MsgOutcome>> = vec![None; msgs.len()];
+        let mut seen = HashSet::new();
+        let mut work = VecDeque::from([(0, msgs.len())]);
+        while let Some((start, end)) = work.pop_front() {
+            let req =
+                ImportGroupMsgRequest::new(cursor.group_id.clone(), msgs[start..end].to_vec());
+            let resp = self.import_group_msg(&req).await?;
+            let code = resp.envelope.error_code;
+            if code.is_ok() {
+                let results = resp.body.import_msg_result;
+                if results.len() != end - start {
+                    return Err(Error::protocol(
+                        Command::ImportGroupMsg,
+                        format!("{} results for {} messages", results.len(), end - start),
+                    ));
+                }
+                for (i, r) in (start..end).zip(results) {
+                    outcomes[i] = Some(if r.result.is_ok() {
+                        if r.msg_seq < next_seq || !seen.insert(r.msg_seq) {
+                            MsgOutcome::Duplicate {
+                                msg_seq: r.msg_seq,
+                                msg_time: r.msg_time,
+                            }
+                        } else {
+                            MsgOutcome::Imported {
+                                msg_seq: r.msg_seq,
+                                msg_time: r.msg_time,
+                            }
+                        }
+                    } else {
+                        MsgOutcome::Rejected {
+                            code: r.result,
+                            reason: reason_of(r.result, ""),
+                        }
+                    });
+                }
+            } else if ISOLATABLE.contains(&code) {
+                if end - start == 1 {
+                    outcomes[start] = Some(MsgOutcome::Rejected {
+                        code,
+                        reason: reason_of(code, &resp.envelope.error_info),
+                    });
+                } else {
+                    let mid = start + (end - start) / 2;
+                    work.push_front((mid, end));
+                    work.push_front((start, mid));
+                }
+            } else {
+                into_body(Command::ImportGroupMsg, resp)?;
+            }
+        }
+        for o in outcomes.iter().flatten() {
+            if let MsgOutcome::Imported { msg_seq, .. } = o {
+                next_seq = next_seq.max(msg_seq + 1);
+            }
+        }
+        cursor.next_seq = Some(next_seq);
+        outcomes
+            .into_iter()
+            .map(|o| {
+                o.ok_or_else(|| Error::protocol(Command::ImportGroupMsg, "a message got no result"))
+            })
+            .collect()
+    }
+
+    /// Imports `msgs` (in `SendTime` order) into one group, batch after batch, and returns one
+    /// outcome per message. Stops at the first error that is not about a single message.
+    pub async fn import_group_messages(
+        &self,
+        group_id: &str,
+        msgs: &[ImportMsg],
+    ) -> Result<Vec<MsgOutcome>, Error> {
+        let mut cursor = GroupCursor::new(group_id);
+        let mut out = Vec::with_capacity(msgs.len());
+        for batch in msgs.chunks(self.limits().msgs_per_request.max(1)) {
+            out.extend(self.import_batch(&mut cursor, batch).await?);
+        }
+        Ok(out)
+    }
+
+    /// Imports many groups at once, `concurrency` groups in flight (each group one batch at a
+    /// time, in order); all share this client's pacing. Results come back in input order.
+    pub async fn import_groups(
+        &self,
+        groups: Vec<(String, Vec<ImportMsg>)>,
+        concurrency: usize,
+    ) -> Vec<GroupResult> {
+        let permits = Arc::new(Semaphore::new(concurrency.max(1)));
+        let mut tasks = JoinSet::new();
+        let n = groups.len();
+        for (i, (group_id, msgs)) in groups.into_iter().enumerate() {
+            let client = self.clone();
+            let permits = Arc::clone(&permits);
+            tasks.spawn(async move {
+                let _permit = permits.acquire_owned().await;
+                let res = client.import_group_messages(&group_id, &msgs).await;
+                (i, group_id, res)
+            });
+        }
+        let mut out: Vec<Option<GroupResult>> = (0..n).map(|_| None).collect();
+        while let Some(joined) = tasks.join_next().await {
+            match joined {
+                Ok((i, group_id, res)) => out[i] = Some((group_id, res)),
+                // A panic in a group's task is a bug: surface it rather than drop the group.
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                Err(_) => {}
+            }
+        }
+        out.into_iter().flatten().collect()
+    }
+}
