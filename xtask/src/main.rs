@@ -75,7 +75,6 @@ fn ci(sh: &Shell) -> Result<()> {
         step("tests");
         cmd!(sh, "cargo test --workspace --locked --no-fail-fast").run()?;
     }
-    step("done");
     Ok(())
 }
 
