@@ -42,7 +42,7 @@ use crate::store::{
 };
 
 /// Number of lock stripes for per-group serialization.
-const LOCK_STRIPES: usize = 64;
+const LOCK_STRIPES: usize = 1024;
 
 /// Settings of the service.
 #[derive(Debug, Clone)]
