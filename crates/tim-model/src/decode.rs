@@ -31,7 +31,18 @@ impl DecodeError {
 }
 
 /// Decodes `bytes` as `T`, telling syntax errors (60003) from shape errors (10004, with a path).
+///
+/// The body is decoded without path tracking first; only a body that fails is decoded again
+/// with [`serde_path_to_error`] to find the path, so valid bodies do not pay for it.
 pub fn decode_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {
+    match serde_json::from_slice(bytes) {
+        Ok(value) => Ok(value),
+        Err(_) => decode_with_path(bytes),
+    }
+}
+
+/// [`decode_json`] with path tracking: the error of a failing body, with its JSON path.
+fn decode_with_path<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = match serde_path_to_error::deserialize::<_, T>(&mut de) {
         Ok(v) => v,
