@@ -24,6 +24,12 @@ use super::{
     StoreError, StoreResult, StoredMessage, StoredOutcome,
 };
 
+/// Page cache of the writer connection, KiB (SQLite's default is 2 MiB): duplicate lookups and
+/// index inserts land all over the `messages_dedup` index, which outgrows the default quickly.
+const WRITER_CACHE_KIB: i64 = 64 * 1024;
+/// Bytes of the database file each connection maps instead of reading page by page.
+const MMAP_BYTES: i64 = 256 << 20;
+
 /// How long a call waits for another process holding the database lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -135,8 +141,9 @@ impl std::fmt::Display for Durability {
 
 /// Most calls committed in one transaction by the writer.
 const MAX_GROUP_COMMIT: usize = 256;
-/// Idle read connections kept open.
-const MAX_IDLE_READERS: usize = 8;
+/// Idle read connections kept open. Opening one costs more than a read (schema parse, WAL
+/// index mapping), so the pool covers the concurrency of the blocking pool under load.
+const MAX_IDLE_READERS: usize = 64;
 
 /// A [`Store`] on an SQLite file: durable, with group commit.
 ///
@@ -350,6 +357,7 @@ impl Readers {
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
+        conn.pragma_update(None, "mmap_size", MMAP_BYTES)?;
         conn.set_prepared_statement_cache_capacity(32);
         Ok(conn)
     }
@@ -415,6 +423,8 @@ impl SqliteStore {
                 conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
             conn.pragma_update(None, "synchronous", durability.pragma())?;
             conn.pragma_update(None, "foreign_keys", "ON")?;
+            conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)?;
+            conn.pragma_update(None, "mmap_size", MMAP_BYTES)?;
             conn.set_prepared_statement_cache_capacity(32);
             Ok(mode)
         };
