@@ -3,26 +3,29 @@
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tim_model::api::create_group::CreateGroupRequest;
 use tim_model::api::destroy_group::DestroyGroupRequest;
-use tim_model::api::get_group_info::GetGroupInfoRequest;
+use tim_model::api::get_group_info::{GetGroupInfoRequest, GroupBaseInfo, ResponseFilter};
 use tim_model::api::group_msg_get_simple::GroupMsgGetSimpleRequest;
-use tim_model::api::import_group::ImportGroupRequest;
+use tim_model::api::import_group::{GroupIdResponse, GroupProfile, ImportGroupRequest};
 use tim_model::api::import_group_member::ImportGroupMemberRequest;
 use tim_model::api::import_group_msg::ImportGroupMsgRequest;
 use tim_model::api::set_unread_msg_num::SetUnreadMsgNumRequest;
 use tim_model::api::ApiRequest;
 use tim_model::usersig::SecretKey;
-use tim_model::{Command, CommonQuery, Edition, Limits, Region, Response};
-use tracing::{debug, warn};
+use tim_model::{
+    ActionStatus, Command, CommonQuery, Edition, Envelope, ErrorClass, ErrorCode, Limits, Region,
+    Response,
+};
+use tracing::{debug, info};
 
 use crate::auth::{Credentials, Signer, DEFAULT_USERSIG_TTL_SECS};
-use crate::error::{snippet, Error};
+use crate::error::{redact, snippet, Error};
 use crate::pace::Pacer;
 use crate::retry::{disposition, Disposition, RetryPolicy};
 
@@ -85,8 +88,14 @@ pub enum BuildError {
         reason: String,
     },
     /// The HTTP stack could not be set up.
-    #[error("cannot set up the HTTP client: {0}")]
+    #[error("cannot set up the HTTP client")]
     Http(#[source] reqwest::Error),
+    /// A pacing rate of 0 requests per second (it would never send; [`Rate::Unlimited`] turns
+    /// pacing off).
+    #[error(
+        "a rate of 0 requests per second would never send; use Rate::Unlimited to turn pacing off"
+    )]
+    ZeroRate,
 }
 
 impl ClientBuilder {
@@ -188,18 +197,24 @@ impl ClientBuilder {
         let credentials = self
             .credentials
             .ok_or(BuildError::Missing("secret key or UserSig"))?;
-        let http = reqwest::Client::builder()
-            .timeout(self.timeout)
-            .connect_timeout(self.connect_timeout)
-            .pool_max_idle_per_host(256)
-            .user_agent(concat!("tim-client/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(BuildError::Http)?;
         let per_second = match self.rate {
             Rate::Quota => self.limits.requests_per_second,
             Rate::PerSecond(n) => Some(n),
             Rate::Unlimited => None,
         };
+        if per_second == Some(0) {
+            return Err(BuildError::ZeroRate);
+        }
+        let http = reqwest::Client::builder()
+            .timeout(self.timeout)
+            // A redirect would turn the POST into a GET without its body (301/302) or re-send it
+            // elsewhere (307/308); the API never redirects, so report it as an HTTP status instead.
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(self.connect_timeout)
+            .pool_max_idle_per_host(256)
+            .user_agent(concat!("tim-client/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(BuildError::Http)?;
         Ok(Client {
             inner: Arc::new(Inner {
                 http,
@@ -220,6 +235,7 @@ impl ClientBuilder {
 #[derive(Debug, Default)]
 pub struct Stats {
     requests: AtomicU64,
+    by_command: [AtomicU64; Command::ALL.len()],
     retries: AtomicU64,
     rate_limited: AtomicU64,
 }
@@ -233,6 +249,18 @@ pub struct StatsSnapshot {
     pub retries: u64,
     /// Answers that were rate-limit errors (60007 and its kin).
     pub rate_limited: u64,
+    /// Requests sent per command, in the order of [`Command::ALL`].
+    pub by_command: [u64; Command::ALL.len()],
+}
+
+impl StatsSnapshot {
+    /// Requests sent to `command` (every attempt counts).
+    pub fn requests_for(&self, command: Command) -> u64 {
+        Command::ALL
+            .iter()
+            .position(|c| *c == command)
+            .map_or(0, |i| self.by_command[i])
+    }
 }
 
 impl Stats {
@@ -241,6 +269,7 @@ impl Stats {
             requests: self.requests.load(Ordering::Relaxed),
             retries: self.retries.load(Ordering::Relaxed),
             rate_limited: self.rate_limited.load(Ordering::Relaxed),
+            by_command: std::array::from_fn(|i| self.by_command[i].load(Ordering::Relaxed)),
         }
     }
 }
@@ -305,24 +334,104 @@ impl Client {
     /// Calls `R`'s command and returns the whole answer, whatever its `ErrorCode`, after retrying
     /// transient failures. Use it when a non-zero code still carries information (per-message
     /// results, per-group entries).
+    ///
+    /// A retry re-sends the same bytes. Whether that is safe after an attempt that may have reached
+    /// the server (a timeout after sending, a 5xx) depends on the call:
+    /// - reads (`get_group_info`, `group_msg_get_simple`) and `set_unread_msg_num` are re-sent;
+    /// - `import_group_msg` is re-sent when every message carries a `Random` (the server's
+    ///   duplicate rule answers a second copy with the original's `MsgSeq`), else not;
+    /// - `import_group_member` is re-sent (a member added by the lost attempt reports `Result` 2,
+    ///   "already a member");
+    /// - `import_group` / `create_group` with a `GroupId` are re-sent; if the re-sent request gets
+    ///   10021/10025 (ID in use), the client reads the group back and, when it exists with the
+    ///   requested `Name` (and `CreateTime`), returns success with its ID;
+    /// - `import_group` / `create_group` without a `GroupId` are not re-sent (a second copy would
+    ///   make a second group): [`Error::NotResent`];
+    /// - `destroy_group` is re-sent; 10010 (no such group) in answer to a re-sent request means
+    ///   the lost attempt dismissed it, and is returned as success.
     pub async fn call_envelope<R: ApiRequest>(
         &self,
         req: &R,
     ) -> Result<Response<R::Response>, Error> {
         let body = serde_json::to_vec(req)
             .map_err(|e| Error::InvalidInput(format!("cannot encode the request: {e}")))?;
-        self.send_with_retries::<R::Response>(R::COMMAND, body)
-            .await
+        let plan = Plan::of(R::COMMAND, &body);
+        let sent = self
+            .send_with_retries::<R::Response>(R::COMMAND, body, plan.resend)
+            .await;
+        let resp = sent.result?;
+        if !sent.resent_after_maybe_applied || resp.envelope.is_ok() {
+            return Ok(resp);
+        }
+        let code = resp.envelope.error_code;
+        match plan.after_resend {
+            AfterResend::ConfirmGroup(ref want)
+                if code == ErrorCode::GROUP_ID_IN_USE || code == ErrorCode::GROUP_ID_OWNED =>
+            {
+                if self.group_matches(want).await? {
+                    info!(command = %R::COMMAND, group_id = %want.group_id,
+                        "the group ID is in use after a re-sent request: the lost attempt made it");
+                    let body = GroupIdResponse {
+                        group_id: want.group_id.clone(),
+                    };
+                    let body = serde_json::to_value(body)
+                        .and_then(serde_json::from_value)
+                        .map_err(|e| Error::protocol(R::COMMAND, e.to_string()))?;
+                    return Ok(Response::ok(body));
+                }
+                Ok(resp)
+            }
+            AfterResend::GoneIsDone if code == ErrorCode::GROUP_NOT_FOUND => {
+                info!(command = %R::COMMAND,
+                    "no such group after a re-sent request: the lost attempt dismissed it");
+                Ok(Response::ok(R::Response::default()))
+            }
+            _ => Ok(resp),
+        }
     }
 
-    /// Calls `R`'s command; a non-zero `ErrorCode` becomes [`Error::Api`].
+    /// Calls `R`'s command; a non-zero `ErrorCode` becomes [`Error::Api`]. Retries as
+    /// [`Client::call_envelope`] describes.
     pub async fn call<R: ApiRequest>(&self, req: &R) -> Result<R::Response, Error> {
         let resp = self.call_envelope(req).await?;
         into_body(R::COMMAND, resp)
     }
 
+    /// Whether the group `want` names exists with the requested profile.
+    async fn group_matches(&self, want: &WantedGroup) -> Result<bool, Error> {
+        let filter = only_base_fields(&GroupBaseInfo {
+            name: Some(String::new()),
+            create_time: Some(0),
+            ..GroupBaseInfo::default()
+        });
+        let req = GetGroupInfoRequest {
+            group_id_list: vec![want.group_id.clone()],
+            response_filter: Some(filter),
+        };
+        let body = serde_json::to_vec(&req)
+            .map_err(|e| Error::InvalidInput(format!("cannot encode the request: {e}")))?;
+        // Straight to the request loop (not `get_group_info`, whose `call_envelope` would recurse).
+        let sent = self
+            .send_with_retries::<<GetGroupInfoRequest as ApiRequest>::Response>(
+                GetGroupInfoRequest::COMMAND,
+                body,
+                Resend::Safe,
+            )
+            .await;
+        let resp = into_body(GetGroupInfoRequest::COMMAND, sent.result?)?;
+        Ok(resp.group_info.iter().any(|g| {
+            g.group_id == want.group_id
+                && g.error_code.is_ok()
+                && g.base.name.as_deref() == Some(want.name.as_str())
+                && want
+                    .create_time
+                    .is_none_or(|t| g.base.create_time.is_none_or(|c| c == t))
+        }))
+    }
+
     /// `import_group_msg` as one raw request (no batching or isolation; see
-    /// [`Client::import_batch`] for those). The answer is returned whatever its code.
+    /// [`Client::import_batch`] for those). The answer is returned whatever its code. Re-sent
+    /// after a lost answer only when every message has a `Random` (see [`Client::call_envelope`]).
     pub async fn import_group_msg(
         &self,
         req: &ImportGroupMsgRequest,
@@ -330,7 +439,9 @@ impl Client {
         self.call_envelope(req).await
     }
 
-    /// `import_group`: imports a group's profile; returns the group ID.
+    /// `import_group`: imports a group's profile; returns the group ID. Without a `GroupId` it is
+    /// never re-sent after an attempt that may have been applied ([`Error::NotResent`]); with one,
+    /// a re-sent request that finds the ID in use confirms the group and succeeds.
     pub async fn import_group(
         &self,
         req: &ImportGroupRequest,
@@ -338,7 +449,7 @@ impl Client {
         self.call(req).await
     }
 
-    /// `create_group`: creates a group; returns the group ID.
+    /// `create_group`: creates a group; returns the group ID. Re-sent as [`Client::import_group`].
     pub async fn create_group(
         &self,
         req: &CreateGroupRequest,
@@ -346,7 +457,8 @@ impl Client {
         self.call(req).await
     }
 
-    /// `destroy_group`: dismisses a group.
+    /// `destroy_group`: dismisses a group. 10010 in answer to a re-sent request is success (the
+    /// lost attempt dismissed it).
     pub async fn destroy_group(&self, req: &DestroyGroupRequest) -> Result<(), Error> {
         self.call(req).await.map(|_| ())
     }
@@ -359,7 +471,8 @@ impl Client {
         self.call(req).await
     }
 
-    /// `import_group_member`: imports members (each carries its own `Result`).
+    /// `import_group_member`: imports members (each carries its own `Result`). After a re-sent
+    /// request, a member the lost attempt added reports 2 ("already a member"), not 1.
     pub async fn import_group_member(
         &self,
         req: &ImportGroupMemberRequest,
@@ -384,19 +497,27 @@ impl Client {
         &self,
         command: Command,
         body: Vec<u8>,
-    ) -> Result<Response<T>, Error> {
+        resend: Resend,
+    ) -> Sent<T> {
         let started = Instant::now();
         let policy = &self.inner.retry;
         let mut attempt = 0u32;
         let mut renewed = false;
+        // Whether an attempt before the current one may have reached the server.
+        let mut maybe_applied = false;
         loop {
             attempt += 1;
-            let outcome = match self.send_once::<T>(command, &body).await {
-                Ok(resp) if resp.envelope.is_ok() => return Ok(resp),
+            let resent_after_maybe_applied = maybe_applied;
+            let done = |result| Sent {
+                result,
+                resent_after_maybe_applied,
+            };
+            let (err, d) = match self.send_once::<T>(command, &body).await {
+                Ok(resp) if resp.envelope.is_ok() => return done(Ok(resp)),
                 Ok(resp) => {
                     let err = api_error(command, &resp);
                     match disposition(&err) {
-                        Disposition::Fail => return Ok(resp),
+                        Disposition::Fail => return done(Ok(resp)),
                         d => (err, d),
                     }
                 }
@@ -405,7 +526,19 @@ impl Client {
                     (err, d)
                 }
             };
-            let (err, d) = outcome;
+            if matches!(
+                err,
+                Error::Api {
+                    class: ErrorClass::RateLimited,
+                    ..
+                }
+            ) {
+                self.inner
+                    .stats
+                    .rate_limited
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+            maybe_applied |= err.maybe_applied();
             let may_retry = attempt < policy.max_attempts;
             match d {
                 Disposition::RenewUserSig
@@ -414,40 +547,34 @@ impl Client {
                     renewed = true;
                     debug!(%command, "UserSig refused as expired; signing a new one");
                 }
+                Disposition::Retry
+                    if may_retry && resend == Resend::Never && err.maybe_applied() =>
+                {
+                    return done(Err(Error::NotResent {
+                        command,
+                        source: Box::new(err),
+                    }));
+                }
                 Disposition::Retry if may_retry => {
-                    if matches!(
-                        err,
-                        Error::Api {
-                            class: tim_model::ErrorClass::RateLimited,
-                            ..
-                        }
-                    ) {
-                        self.inner
-                            .stats
-                            .rate_limited
-                            .fetch_add(1, Ordering::Relaxed);
-                    }
                     let wait = policy.backoff(attempt - 1);
-                    warn!(%command, attempt, wait_ms = wait.as_millis() as u64, error = %err, "retrying");
+                    info!(%command, attempt, wait_ms = wait.as_millis() as u64, error = %err, "retrying");
                     tokio::time::sleep(wait).await;
                 }
-                Disposition::Fail | Disposition::RenewUserSig => {
-                    return match err {
-                        Error::Api { .. } => Err(err),
-                        other if attempt > 1 => Err(Error::RetriesExhausted {
-                            attempts: attempt,
-                            elapsed: started.elapsed(),
-                            last: Box::new(other),
-                        }),
-                        other => Err(other),
-                    };
+                Disposition::Fail | Disposition::RenewUserSig if attempt == 1 => {
+                    return done(Err(err));
                 }
-                Disposition::Retry => {
-                    return Err(Error::RetriesExhausted {
+                Disposition::Fail | Disposition::RenewUserSig
+                    if matches!(err, Error::Api { .. }) && !maybe_applied =>
+                {
+                    return done(Err(err));
+                }
+                Disposition::Fail | Disposition::RenewUserSig | Disposition::Retry => {
+                    return done(Err(Error::RetriesExhausted {
                         attempts: attempt,
                         elapsed: started.elapsed(),
+                        maybe_applied,
                         last: Box::new(err),
-                    })
+                    }));
                 }
             }
             self.inner.stats.retries.fetch_add(1, Ordering::Relaxed);
@@ -460,10 +587,11 @@ impl Client {
         body: &[u8],
     ) -> Result<Response<T>, Error> {
         self.inner.pacer.until_ready(command).await;
+        let usersig = self.inner.signer.usersig();
         let query = CommonQuery::new(
             self.inner.sdkappid,
-            self.signer_identifier(),
-            &self.inner.signer.usersig(),
+            self.inner.signer.identifier(),
+            &usersig,
             rand::random::<u32>(),
         );
         let url = format!(
@@ -473,6 +601,9 @@ impl Client {
             query.to_query_string()
         );
         self.inner.stats.requests.fetch_add(1, Ordering::Relaxed);
+        if let Some(i) = Command::ALL.iter().position(|c| *c == command) {
+            self.inner.stats.by_command[i].fetch_add(1, Ordering::Relaxed);
+        }
         let transport = |e: reqwest::Error| Error::Transport {
             command,
             maybe_sent: !e.is_connect() && !e.is_builder(),
@@ -489,32 +620,221 @@ impl Client {
             .map_err(transport)?;
         let status = resp.status();
         let bytes = resp.bytes().await.map_err(transport)?;
-        if status != reqwest::StatusCode::OK {
-            return Err(Error::HttpStatus {
-                command,
-                status: status.as_u16(),
-                snippet: snippet(&bytes),
+        let decoded = decode_response::<T>(command, &bytes).map(|mut resp| {
+            if !resp.envelope.error_info.is_empty() {
+                resp.envelope.error_info = redact(&resp.envelope.error_info, Some(&usersig));
+            }
+            resp
+        });
+        if status == reqwest::StatusCode::OK {
+            return decoded.map_err(|e| match e {
+                Error::Decode {
+                    command,
+                    snippet,
+                    source,
+                } => Error::Decode {
+                    command,
+                    snippet: redact(&snippet, Some(&usersig)),
+                    source,
+                },
+                other => other,
             });
         }
-        decode_response(command, &bytes)
+        match decoded {
+            // The API's own answer behind an unusual status: the envelope says what happened.
+            Ok(resp) => {
+                debug!(%command, status = status.as_u16(), code = %resp.envelope.error_code,
+                    "an envelope with an HTTP status other than 200");
+                Ok(resp)
+            }
+            Err(_) => Err(Error::HttpStatus {
+                command,
+                status: status.as_u16(),
+                snippet: redact(&snippet(&bytes), Some(&usersig)),
+            }),
+        }
     }
+}
 
-    fn signer_identifier(&self) -> &str {
-        self.inner.signer.identifier()
+/// Whether a request may be sent again after an attempt that may have reached the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Resend {
+    /// A second copy has no further effect (reads, idempotent writes, imports with fixed
+    /// `Random`s, group imports with a `GroupId`).
+    Safe,
+    /// A second copy could be applied too: never re-sent after an attempt that may have been.
+    Never,
+}
+
+/// What a re-sent request's failure may really mean.
+#[derive(Debug)]
+enum AfterResend {
+    /// Take the answer as it is.
+    AsIs,
+    /// 10021/10025 (ID in use): the lost attempt may have made the group; confirm it.
+    ConfirmGroup(WantedGroup),
+    /// 10010 (no such group): the lost attempt dismissed it.
+    GoneIsDone,
+}
+
+/// The group an `import_group`/`create_group` with a `GroupId` asked for.
+#[derive(Debug)]
+struct WantedGroup {
+    group_id: String,
+    name: String,
+    create_time: Option<i64>,
+}
+
+/// How a request is retried, from its command and body (the typed request, decoded again).
+#[derive(Debug)]
+struct Plan {
+    resend: Resend,
+    after_resend: AfterResend,
+}
+
+impl Plan {
+    fn of(command: Command, body: &[u8]) -> Plan {
+        let safe = |after_resend| Plan {
+            resend: Resend::Safe,
+            after_resend,
+        };
+        let never = Plan {
+            resend: Resend::Never,
+            after_resend: AfterResend::AsIs,
+        };
+        let group = |profile: GroupProfile, create_time| match profile.group_id {
+            Some(group_id) => safe(AfterResend::ConfirmGroup(WantedGroup {
+                group_id,
+                name: profile.name,
+                create_time,
+            })),
+            None => Plan {
+                resend: Resend::Never,
+                after_resend: AfterResend::AsIs,
+            },
+        };
+        match command {
+            Command::ImportGroupMsg => {
+                match serde_json::from_slice::<ImportGroupMsgRequest>(body) {
+                    Ok(req) if req.msg_list.iter().all(|m| m.random.is_some()) => {
+                        safe(AfterResend::AsIs)
+                    }
+                    _ => never,
+                }
+            }
+            Command::ImportGroup => match serde_json::from_slice::<ImportGroupRequest>(body) {
+                Ok(req) => group(req.profile, req.create_time),
+                Err(_) => never,
+            },
+            Command::CreateGroup => match serde_json::from_slice::<CreateGroupRequest>(body) {
+                Ok(req) => group(req.profile, None),
+                Err(_) => never,
+            },
+            Command::DestroyGroup => safe(AfterResend::GoneIsDone),
+            _ => safe(AfterResend::AsIs),
+        }
+    }
+}
+
+/// The outcome of [`Client::send_with_retries`].
+struct Sent<T> {
+    result: Result<Response<T>, Error>,
+    /// Whether the answer is to a re-sent request whose earlier attempt may have been applied.
+    resent_after_maybe_applied: bool,
+}
+
+/// A `ResponseFilter` asking for the base fields set in `fields` and nothing else (no members, no
+/// app-defined data). The names come from the model's `serde` attributes.
+pub(crate) fn only_base_fields(fields: &GroupBaseInfo) -> ResponseFilter {
+    let names = match serde_json::to_value(fields) {
+        Ok(serde_json::Value::Object(map)) => map.into_iter().map(|(k, _)| k).collect(),
+        _ => Vec::new(),
+    };
+    ResponseFilter {
+        group_base_info_filter: Some(names),
+        member_info_filter: Some(Vec::new()),
+        app_defined_data_filter_group: Some(Vec::new()),
+        app_defined_data_filter_group_member: Some(Vec::new()),
+        ..ResponseFilter::default()
     }
 }
 
 /// Decodes an answer body tolerantly: unknown fields are ignored, `ErrorInfo` and `RequestId` may
-/// be absent, and the API fields default when a failure omits them.
+/// be absent, and the API fields default when a failure omits them. An envelope that lacks
+/// `ActionStatus` (it follows from `ErrorCode`), spells it in another case, carries `ErrorCode`
+/// as a string of digits, or lacks `ErrorCode` while `ActionStatus` is `OK` is read as what it
+/// means.
 pub fn decode_response<T: DeserializeOwned>(
     command: Command,
     bytes: &[u8],
 ) -> Result<Response<T>, Error> {
-    serde_json::from_slice::<Response<T>>(bytes).map_err(|source| Error::Decode {
-        command,
-        snippet: snippet(bytes),
-        source,
+    serde_json::from_slice::<Response<T>>(bytes).or_else(|source| {
+        lenient(bytes)
+            .and_then(|v| serde_json::from_value::<Response<T>>(v).ok())
+            .ok_or_else(|| Error::Decode {
+                command,
+                snippet: snippet(bytes),
+                source,
+            })
     })
+}
+
+/// The envelope's wire names, from the model: (`ActionStatus`, `ErrorCode`).
+fn envelope_names() -> &'static (String, String) {
+    static NAMES: OnceLock<(String, String)> = OnceLock::new();
+    NAMES.get_or_init(|| {
+        let status = serde_json::to_value(ActionStatus::Fail).unwrap_or_default();
+        let code = serde_json::to_value(ErrorCode(1)).unwrap_or_default();
+        let mut names = (String::new(), String::new());
+        if let Ok(serde_json::Value::Object(map)) =
+            serde_json::to_value(Envelope::fail(ErrorCode(1), ""))
+        {
+            for (k, v) in map {
+                if v == status {
+                    names.0 = k;
+                } else if v == code {
+                    names.1 = k;
+                }
+            }
+        }
+        names
+    })
+}
+
+/// `bytes` as a JSON object with its envelope repaired, or `None` when it cannot be.
+fn lenient(bytes: &[u8]) -> Option<serde_json::Value> {
+    use serde_json::Value;
+    let mut value: Value = serde_json::from_slice(bytes).ok()?;
+    let map = value.as_object_mut()?;
+    let (status_key, code_key) = envelope_names();
+    let ok = serde_json::to_value(ActionStatus::Ok).ok()?;
+    let fail = serde_json::to_value(ActionStatus::Fail).ok()?;
+    if let Some(Value::String(s)) = map.get(code_key) {
+        let code: u32 = s.trim().parse().ok()?;
+        map.insert(code_key.clone(), Value::from(code));
+    }
+    if let Some(Value::String(s)) = map.get(status_key) {
+        for canonical in [&ok, &fail] {
+            if canonical
+                .as_str()
+                .is_some_and(|c| c.eq_ignore_ascii_case(s))
+            {
+                map.insert(status_key.clone(), canonical.clone());
+                break;
+            }
+        }
+    }
+    match (map.get(status_key).cloned(), map.get(code_key)) {
+        (None, Some(code)) => {
+            let status = if code.as_u64() == Some(0) { ok } else { fail };
+            map.insert(status_key.clone(), status);
+        }
+        (Some(status), None) if status == ok => {
+            map.insert(code_key.clone(), Value::from(0));
+        }
+        _ => {}
+    }
+    Some(value)
 }
 
 fn api_error<T>(command: Command, resp: &Response<T>) -> Error {

@@ -14,7 +14,7 @@ pub const SNIPPET_CHARS: usize = 200;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The request did not complete at the transport level (connect, TLS, timeout, reset).
-    #[error("{command}: transport error{}: {source}", if *.maybe_sent { " (the request may have reached the server)" } else { " (the request was not sent)" })]
+    #[error("{command}: transport error{}", if *.maybe_sent { " (the request may have reached the server)" } else { " (the request was not sent)" })]
     Transport {
         /// The command called.
         command: Command,
@@ -75,15 +75,28 @@ pub enum Error {
     #[error("invalid input: {0}")]
     InvalidInput(String),
     /// Retries ran out; the last error is kept.
-    #[error("gave up after {attempts} attempts over {elapsed:?}: {last}")]
+    #[error("gave up after {attempts} attempts over {elapsed:.1?}{}", if *.maybe_applied { " (an attempt may have been applied)" } else { "" })]
     RetriesExhausted {
         /// Attempts made.
         attempts: u32,
         /// Time spent.
         elapsed: Duration,
+        /// Whether any attempt, not only the last, may have reached the server and been applied.
+        maybe_applied: bool,
         /// The last error.
         #[source]
         last: Box<Error>,
+    },
+    /// A call that is not safe to send twice (e.g. `create_group` without a `GroupId`, which would
+    /// create a second group) failed after its request may have reached the server, so it was not
+    /// re-sent. It may have been applied: check before calling again.
+    #[error("{command}: the request may have been applied; not re-sent, since a second copy could be applied too")]
+    NotResent {
+        /// The command called.
+        command: Command,
+        /// The failure of the one attempt.
+        #[source]
+        source: Box<Error>,
     },
 }
 
@@ -104,7 +117,8 @@ impl Error {
             Error::Transport { maybe_sent, .. } => *maybe_sent,
             Error::HttpStatus { .. } | Error::Decode { .. } | Error::Protocol { .. } => true,
             Error::Api { .. } | Error::InvalidInput(_) => false,
-            Error::RetriesExhausted { last, .. } => last.maybe_applied(),
+            Error::RetriesExhausted { maybe_applied, .. } => *maybe_applied,
+            Error::NotResent { .. } => true,
         }
     }
 
@@ -125,12 +139,67 @@ impl Error {
     }
 }
 
-/// The start of `body` as text, for error messages.
+/// The start of `body` as text, for error messages, with UserSigs redacted.
 pub(crate) fn snippet(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
+    let text = redact(&String::from_utf8_lossy(body), None);
     let mut out: String = text.chars().take(SNIPPET_CHARS).collect();
     if text.chars().count() > SNIPPET_CHARS {
         out.push('…');
     }
     out
+}
+
+/// What replaces a secret in error texts.
+pub(crate) const REDACTED: &str = "[redacted]";
+
+/// `text` with `secret` (the UserSig sent) and the value after any `usersig` key (`usersig=…` of
+/// an echoed URL, `"usersig": "…"` of echoed JSON) replaced by [`REDACTED`]: proxies and gateways
+/// may echo the request URL, which carries the UserSig, in an error page.
+pub(crate) fn redact(text: &str, secret: Option<&str>) -> String {
+    let mut text = match secret {
+        Some(s) if !s.is_empty() && text.contains(s) => text.replace(s, REDACTED),
+        _ => text.to_owned(),
+    };
+    let key = tim_model::envelope::query::USERSIG;
+    let mut from = 0;
+    while let Some(found) = text[from..].to_ascii_lowercase().find(key) {
+        let key_end = from + found + key.len();
+        let between: Vec<u8> = text[key_end..]
+            .bytes()
+            .take_while(|b| matches!(b, b'"' | b'\'' | b' ' | b':' | b'='))
+            .collect();
+        let value_start = key_end + between.len();
+        let value_len = text[value_start..]
+            .bytes()
+            .take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'*' | b'-' | b'_' | b'%'))
+            .count();
+        if between.iter().any(|b| matches!(b, b':' | b'=')) && value_len > 0 {
+            text.replace_range(value_start..value_start + value_len, REDACTED);
+            from = value_start + REDACTED.len();
+        } else {
+            from = key_end;
+        }
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redact_hides_usersigs_in_urls_json_and_verbatim() {
+        let page = "<pre>POST /v4/x?sdkappid=1&usersig=eJyr*Ab-c_&identifier=admin</pre> \
+                    {\"UserSig\": \"eJxSECRET\"} and eJxVERBATIM";
+        let out = redact(page, Some("eJxVERBATIM"));
+        for secret in ["eJyr", "eJxSECRET", "eJxVERBATIM"] {
+            assert!(!out.contains(secret), "{out}");
+        }
+        assert!(out.contains("usersig=[redacted]&identifier=admin"), "{out}");
+        assert_eq!(
+            redact("no secrets; usersig missing", None),
+            "no secrets; usersig missing"
+        );
+        assert!(!snippet(b"...usersig=eJxABC").contains("eJx"));
+    }
 }

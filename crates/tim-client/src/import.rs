@@ -7,13 +7,13 @@ use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 
 use serde::Serialize;
-use tim_model::api::get_group_info::GetGroupInfoRequest;
+use tim_model::api::get_group_info::{GetGroupInfoRequest, GroupBaseInfo};
 use tim_model::api::import_group_msg::{ImportGroupMsgRequest, ImportMsg};
 use tim_model::{Command, ErrorCode};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use crate::client::{into_body, Client};
+use crate::client::{into_body, only_base_fields, Client};
 use crate::error::Error;
 
 /// What happened to one message.
@@ -99,12 +99,17 @@ fn reason_of(code: ErrorCode, info: &str) -> String {
 }
 
 impl Client {
-    /// The group's `NextMsgSeq` (the sequence number its next message will get).
+    /// The group's `NextMsgSeq` (the sequence number its next message will get). Asks for that
+    /// field alone (`ResponseFilter`), not for the whole profile and member list.
     pub async fn next_msg_seq(&self, group_id: &str) -> Result<u64, Error> {
+        let filter = only_base_fields(&GroupBaseInfo {
+            next_msg_seq: Some(0),
+            ..GroupBaseInfo::default()
+        });
         let resp = self
             .get_group_info(&GetGroupInfoRequest {
                 group_id_list: vec![group_id.to_owned()],
-                response_filter: None,
+                response_filter: Some(filter),
             })
             .await?;
         let info = resp
@@ -123,7 +128,8 @@ impl Client {
                 request_id: None,
             });
         }
-        info.next_msg_seq
+        info.base
+            .next_msg_seq
             .ok_or_else(|| Error::protocol(Command::GetGroupInfo, "NextMsgSeq is missing"))
     }
 
@@ -262,8 +268,11 @@ impl Client {
         }
         let mut out: Vec<Option<GroupResult>> = (0..n).map(|_| None).collect();
         while let Some(joined) = tasks.join_next().await {
-            if let Ok((i, group_id, res)) = joined {
-                out[i] = Some((group_id, res));
+            match joined {
+                Ok((i, group_id, res)) => out[i] = Some((group_id, res)),
+                // A panic in a group's task is a bug: surface it rather than drop the group.
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                Err(_) => {}
             }
         }
         out.into_iter().flatten().collect()

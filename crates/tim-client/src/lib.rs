@@ -5,6 +5,9 @@
 //!   client, so the client never causes 60007 on its own.
 //! - Retries with exponential backoff and full jitter for transport errors, 5xx, 10002 and the
 //!   rate-limit codes; never for caller or auth errors. An expired UserSig is renewed once.
+//!   A call that a second copy could apply twice (`create_group`/`import_group` without a
+//!   `GroupId`, `import_group_msg` with a message lacking `Random`) is never re-sent after an
+//!   attempt that may have reached the server ([`Error::NotResent`]); see [`Client::call_envelope`].
 //! - UserSigs made from the secret key, cached and renewed before expiry; they never appear in
 //!   errors, logs or `Debug` output.
 //! - [`Client::import_batch`] and friends: edition-sized batches, one in flight per group, many

@@ -32,18 +32,28 @@ impl DecodeError {
 
 /// Decodes `bytes` as `T`, telling syntax errors (60003) from shape errors (10004, with a path).
 ///
+/// JSON text is UTF-8 (RFC 8259 §8.1): an invalid sequence anywhere, also inside a value `T`
+/// ignores, is a syntax error. The whole body is checked once up front; serde_json's `str` reader
+/// then skips its own per-string check, so valid bodies pay nothing extra.
+///
 /// The body is decoded without path tracking first; only a body that fails is decoded again
 /// with [`serde_path_to_error`] to find the path, so valid bodies do not pay for it.
 pub fn decode_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {
-    match serde_json::from_slice(bytes) {
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        DecodeError::Syntax(format!(
+            "invalid UTF-8 at byte {} (JSON text must be UTF-8)",
+            e.valid_up_to()
+        ))
+    })?;
+    match serde_json::from_str(text) {
         Ok(value) => Ok(value),
-        Err(_) => decode_with_path(bytes),
+        Err(_) => decode_with_path(text),
     }
 }
 
 /// [`decode_json`] with path tracking: the error of a failing body, with its JSON path.
-fn decode_with_path<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {
-    let mut de = serde_json::Deserializer::from_slice(bytes);
+fn decode_with_path<T: DeserializeOwned>(text: &str) -> Result<T, DecodeError> {
+    let mut de = serde_json::Deserializer::from_str(text);
     let value = match serde_path_to_error::deserialize::<_, T>(&mut de) {
         Ok(v) => v,
         Err(e) => {
@@ -105,6 +115,13 @@ mod tests {
             decode_json::<T>(b"\xff"),
             Err(DecodeError::Syntax(_))
         ));
+        // Inside a field `T` does not know (serde_json alone would skip it unchecked).
+        match decode_json::<T>(b"{\"A\":[1],\"B\":\"\xc3\x28\"}") {
+            Err(DecodeError::Syntax(m)) => assert!(m.contains("UTF-8 at byte 14"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        // Valid multi-byte text is fine, also in ignored fields.
+        assert!(decode_json::<T>("{\"A\":[1],\"B\":\"\u{e9}\u{1f600}\"}".as_bytes()).is_ok());
         let deep = "[".repeat(100_000);
         assert!(matches!(
             decode_json::<serde_json::Value>(deep.as_bytes()),

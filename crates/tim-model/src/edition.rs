@@ -82,6 +82,10 @@ pub struct Limits {
     pub import_group_types: Vec<GroupType>,
     /// Group types that `import_group` / `create_group` accept.
     pub creatable_group_types: Vec<GroupType>,
+    /// Group types whose members keep unread counts (digest §4.4: seed only Private and Public;
+    /// current: also Work and Community, not Meeting or AVChatRoom). On other types `UnreadMsgNum`
+    /// is accepted and has no effect.
+    pub unread_count_group_types: Vec<GroupType>,
     /// Element types `import_group_msg` accepts (seed: the four the seed lists; current: all eight, digest §7 Q20).
     pub import_element_kinds: Vec<ElementKind>,
     /// Members allowed in one `import_group_member` request (digest §7 Q21: seed 500, current 20).
@@ -114,6 +118,7 @@ impl Limits {
                 msg_max_bytes: 8000,
                 import_group_types: vec![Private, Public, ChatRoom],
                 creatable_group_types: vec![Private, Public, ChatRoom, AVChatRoom, BChatRoom],
+                unread_count_group_types: vec![Private, Public],
                 import_element_kinds: ElementKind::SEED_IMPORT.to_vec(),
                 members_per_request: 500,
                 dedup_window_secs: 300,
@@ -133,6 +138,7 @@ impl Limits {
                 creatable_group_types: vec![
                     Private, Work, Public, ChatRoom, Meeting, AVChatRoom, Community,
                 ],
+                unread_count_group_types: vec![Private, Work, Public, Community],
                 import_element_kinds: ElementKind::ALL.to_vec(),
                 members_per_request: 20,
                 dedup_window_secs: 300,
@@ -154,6 +160,12 @@ impl Limits {
     /// Whether groups of type `t` may be created or imported.
     pub fn can_create(&self, t: &GroupType) -> bool {
         self.creatable_group_types.contains(t)
+    }
+
+    /// Whether members of a group of type `t` keep unread counts (`import_group_member`'s and
+    /// `set_unread_msg_num`'s `UnreadMsgNum` has an effect).
+    pub fn keeps_unread_counts(&self, t: &GroupType) -> bool {
+        self.unread_count_group_types.contains(t)
     }
 
     /// Messages per second at the quota ceiling (`requests_per_second × msgs_per_request`).
@@ -188,5 +200,26 @@ mod tests {
         assert!(!c.can_import_into(&GroupType::AVChatRoom));
         assert_eq!("current".parse::<Edition>().unwrap(), Edition::Current);
         assert!("x".parse::<Edition>().is_err());
+    }
+
+    /// Digest §4.4: seed era only Private and Public keep unread counts; the current group-system
+    /// page adds Work and Community and still excludes Meeting and AVChatRoom.
+    #[test]
+    fn unread_counts_by_type_and_edition() {
+        use GroupType::*;
+        let keeps = |e: Edition| {
+            let l = e.limits();
+            [
+                Private, Work, Public, ChatRoom, Meeting, AVChatRoom, BChatRoom, Community,
+            ]
+            .into_iter()
+            .filter(|t| l.keeps_unread_counts(t))
+            .collect::<Vec<_>>()
+        };
+        assert_eq!(keeps(Edition::Seed), [Private, Public]);
+        assert_eq!(keeps(Edition::Current), [Private, Work, Public, Community]);
+        assert!(!Edition::Current
+            .limits()
+            .keeps_unread_counts(&GroupType::Unknown("X".into())));
     }
 }

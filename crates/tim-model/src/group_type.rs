@@ -57,12 +57,20 @@ impl GroupType {
         }
     }
 
-    /// Whether members of this type keep unread counts (seed era: only Private and Public, digest §4.4).
-    pub fn keeps_unread_counts(&self) -> bool {
-        !matches!(
-            self,
-            GroupType::ChatRoom | GroupType::Meeting | GroupType::AVChatRoom | GroupType::BChatRoom
-        )
+    /// The member capacity of a group of this type whose creator named none (`MaxMemberNum`);
+    /// 0 means no limit (AVChatRoom, BChatRoom) or an unknown type.
+    ///
+    /// *emulator-defined*: the documents give the ceilings a paid plan can reach (Work, Public and
+    /// Meeting up to 6000, Community 100000, AVChatRoom unlimited), not the defaults; the values
+    /// for Private/Work (200) and Public (2000) are the classic plan's.
+    pub fn default_max_member_num(&self) -> u64 {
+        match self {
+            GroupType::Private | GroupType::Work => 200,
+            GroupType::Public => 2000,
+            GroupType::ChatRoom | GroupType::Meeting => 6000,
+            GroupType::Community => 100_000,
+            GroupType::AVChatRoom | GroupType::BChatRoom | GroupType::Unknown(_) => 0,
+        }
     }
 }
 
@@ -114,5 +122,21 @@ impl Role {
             "Member" => Some(Role::Member),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Old and new names of one type share a capacity; the broadcast types have none (0).
+    #[test]
+    fn default_max_member_num_by_type() {
+        let n = |s: &str| GroupType::parse(s).default_max_member_num();
+        assert_eq!((n("Private"), n("Work")), (200, 200));
+        assert_eq!(n("Public"), 2000);
+        assert_eq!((n("ChatRoom"), n("Meeting")), (6000, 6000));
+        assert_eq!(n("Community"), 100_000);
+        assert_eq!((n("AVChatRoom"), n("BChatRoom"), n("Other")), (0, 0, 0));
     }
 }

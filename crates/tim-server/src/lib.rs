@@ -46,6 +46,7 @@ pub fn app(
         store,
         Arc::clone(&clock),
         ServiceConfig {
+            sdkappid: config.sdkappid,
             limits: config.limits.clone(),
             restricted_words: config.restricted_words.clone(),
             rng_seed,

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use tim_client::{Error, GroupCursor, MsgOutcome, RetryPolicy};
 use tim_model::api::import_group_msg::ImportMsg;
 use tim_model::{Edition, ErrorCode, MsgElement};
-use wiremock::matchers::{method, path};
+use wiremock::matchers::{body_partial_json, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::support::{builder, quick_retries};
@@ -93,7 +93,7 @@ async fn bodies(server: &MockServer) -> Vec<Value> {
 }
 
 fn assert_no_secrets(err: &Error) {
-    let shown = format!("{err} {err:?}");
+    let shown = format!("{err} {err:?}").replace("usersig=[redacted]", "");
     assert!(!shown.contains("usersig="), "{shown}");
     assert!(!shown.contains("eJ"), "{shown}");
     assert!(
@@ -321,4 +321,182 @@ async fn the_envelope_decodes_tolerantly() {
     .await;
     let client = builder(&server.uri(), Edition::Seed).build().unwrap();
     assert_eq!(client.next_msg_seq("g").await.unwrap(), 42);
+}
+
+#[tokio::test]
+async fn next_msg_seq_asks_for_that_field_alone() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(INFO_PATH))
+        .and(body_partial_json(json!({
+            "GroupIdList": ["g"],
+            "ResponseFilter": {"GroupBaseInfoFilter": ["NextMsgSeq"], "MemberInfoFilter": []}
+        })))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!({"ActionStatus": "OK", "ErrorCode": 0, "GroupInfo": [{"GroupId": "g", "ErrorCode": 0, "NextMsgSeq": 9}]}),
+        ))
+        .mount(&server)
+        .await;
+    let client = builder(&server.uri(), Edition::Seed).build().unwrap();
+    assert_eq!(client.next_msg_seq("g").await.unwrap(), 9);
+}
+
+#[tokio::test]
+async fn an_error_page_echoing_the_url_does_not_leak_the_usersig() {
+    let server = MockServer::start().await;
+    let echo = |req: &wiremock::Request| {
+        ResponseTemplate::new(502).set_body_string(format!(
+            "<h1>502 Bad Gateway</h1><p>upstream failed for POST {}</p>",
+            req.url
+        ))
+    };
+    Mock::given(method("POST"))
+        .and(path(INFO_PATH))
+        .respond_with(echo)
+        .mount(&server)
+        .await;
+    let client = builder(&server.uri(), Edition::Seed)
+        .retry(quick_retries(2))
+        .build()
+        .unwrap();
+    let err = client.next_msg_seq("g").await.unwrap_err();
+    let shown = format!("{err} {err:?} {:?}", std::error::Error::source(&err));
+    assert!(shown.contains("upstream failed"), "{shown}");
+    assert!(shown.contains("usersig=[redacted]"), "{shown}");
+    assert_no_secrets(&err);
+
+    // An ErrorInfo or a garbage body that quotes the UserSig is redacted too.
+    let server = MockServer::start().await;
+    let quote = |req: &wiremock::Request| {
+        let sig = req
+            .url
+            .query_pairs()
+            .find(|(k, _)| k == "usersig")
+            .map(|(_, v)| v.into_owned())
+            .unwrap();
+        ResponseTemplate::new(200).set_body_json(json!({
+            "ActionStatus": "FAIL", "ErrorCode": 70009, "ErrorInfo": format!("bad sig {sig}")
+        }))
+    };
+    Mock::given(method("POST"))
+        .and(path(INFO_PATH))
+        .respond_with(quote)
+        .mount(&server)
+        .await;
+    let client = builder(&server.uri(), Edition::Seed).build().unwrap();
+    let err = client.next_msg_seq("g").await.unwrap_err();
+    assert_eq!(err.code(), Some(ErrorCode::USERSIG_BAD_SIGNATURE));
+    assert_no_secrets(&err);
+}
+
+#[rstest::rstest]
+#[case::code_as_string(json!({"ActionStatus": "OK", "ErrorCode": "0", "GroupInfo": [{"GroupId": "g", "ErrorCode": 0, "NextMsgSeq": 5}]}))]
+#[case::no_action_status(json!({"ErrorCode": 0, "GroupInfo": [{"GroupId": "g", "ErrorCode": 0, "NextMsgSeq": 5}]}))]
+#[case::no_error_code(json!({"ActionStatus": "OK", "GroupInfo": [{"GroupId": "g", "ErrorCode": 0, "NextMsgSeq": 5}]}))]
+#[case::lower_case_status(json!({"ActionStatus": "ok", "ErrorCode": 0, "GroupInfo": [{"GroupId": "g", "ErrorCode": 0, "NextMsgSeq": 5}]}))]
+#[tokio::test]
+async fn odd_but_meaningful_envelopes_decode(#[case] body: Value) {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(INFO_PATH))
+        .respond_with(ResponseTemplate::new(200).set_body_json(body))
+        .mount(&server)
+        .await;
+    let client = builder(&server.uri(), Edition::Seed).build().unwrap();
+    assert_eq!(client.next_msg_seq("g").await.unwrap(), 5);
+}
+
+#[tokio::test]
+async fn a_failure_without_action_status_and_a_string_code_is_an_api_error() {
+    let server = MockServer::start().await;
+    sequence(
+        &server,
+        IMPORT_PATH,
+        ResponseTemplate::new(200)
+            .set_body_json(json!({"ErrorCode": "10002", "ErrorInfo": "busy"})),
+        1,
+        ResponseTemplate::new(200).set_body_json(ok_import(2)),
+    )
+    .await;
+    let (res, client) = import_two(&server, quick_retries(3)).await;
+    assert_eq!(res.unwrap(), imported(2));
+    assert_eq!(client.stats().retries, 1);
+    // Neither field: not the envelope.
+    let err = tim_client::decode_response::<Value>(tim_model::Command::GetGroupInfo, b"{\"a\":1}")
+        .unwrap_err();
+    assert!(matches!(err, Error::Decode { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn an_envelope_behind_another_http_status_is_the_answer() {
+    // A caller error sent with 400: the envelope's 10004, not retried as an HTTP failure.
+    let server = MockServer::start().await;
+    sequence(
+        &server,
+        INFO_PATH,
+        ResponseTemplate::new(400).set_body_json(fail(10004)),
+        1,
+        ResponseTemplate::new(400).set_body_json(fail(10004)),
+    )
+    .await;
+    let client = builder(&server.uri(), Edition::Seed).build().unwrap();
+    let err = client.next_msg_seq("g").await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Api {
+                code: ErrorCode::INVALID_PARAMETER,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(client.stats().requests, 1);
+
+    // 60007 with 429, then success: retried as a rate limit, and counted as one.
+    let server = MockServer::start().await;
+    sequence(
+        &server,
+        IMPORT_PATH,
+        ResponseTemplate::new(429).set_body_json(fail(60007)),
+        1,
+        ResponseTemplate::new(200).set_body_json(ok_import(2)),
+    )
+    .await;
+    let (res, client) = import_two(&server, quick_retries(3)).await;
+    assert_eq!(res.unwrap(), imported(2));
+    assert_eq!(client.stats().rate_limited, 1);
+}
+
+#[tokio::test]
+async fn redirects_are_reported_not_followed() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(INFO_PATH))
+        .respond_with(ResponseTemplate::new(307).insert_header("Location", "/elsewhere"))
+        .mount(&server)
+        .await;
+    let client = builder(&server.uri(), Edition::Seed).build().unwrap();
+    let err = client.next_msg_seq("g").await.unwrap_err();
+    assert!(
+        matches!(err, Error::HttpStatus { status: 307, .. }),
+        "{err:?}"
+    );
+    let paths: Vec<String> = server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.url.path().to_owned())
+        .collect();
+    assert_eq!(paths, [INFO_PATH]);
+}
+
+#[test]
+fn a_zero_rate_is_refused() {
+    let err = builder("http://127.0.0.1:1", Edition::Seed)
+        .rate(tim_client::Rate::PerSecond(0))
+        .build()
+        .unwrap_err();
+    assert!(matches!(err, tim_client::BuildError::ZeroRate), "{err}");
 }

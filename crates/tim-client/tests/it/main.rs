@@ -3,4 +3,5 @@
 
 mod faults;
 mod reference;
+mod resend;
 mod support;

@@ -8,7 +8,7 @@ use tim_model::api::group_msg_get_simple::GroupMsgGetSimpleRequest;
 use tim_model::api::import_group::GroupProfile;
 use tim_model::api::import_group_msg::ImportMsg;
 use tim_model::usersig::SecretKey;
-use tim_model::{Edition, ErrorClass, ErrorCode, GroupType, MsgElement};
+use tim_model::{Command, Edition, ErrorClass, ErrorCode, GroupType, MsgElement};
 
 use crate::support::{builder, create_time, import_group, msg, quick_retries, Server, FORBIDDEN};
 
@@ -78,7 +78,9 @@ async fn imports_in_edition_sized_batches_and_reads_back_in_order(
     }
     // One batch per `msgs_per_request` messages (plus one get_group_info for the cursor).
     let batches = 45usize.div_ceil(edition.limits().msgs_per_request) as u64;
-    assert_eq!(client.stats().requests, batches + 2); // + import_group + get_group_info
+    let stats = client.stats();
+    assert_eq!(stats.requests_for(Command::ImportGroupMsg), batches);
+    assert_eq!(stats.requests, batches + 2); // + import_group + get_group_info
     let back = read_back(&client, "g-order").await;
     assert_eq!(back.len(), 45);
     for (i, (seq, text, time, random)) in back.iter().enumerate() {

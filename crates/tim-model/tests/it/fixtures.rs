@@ -14,7 +14,9 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use tim_model::api::create_group::CreateGroupRequest;
 use tim_model::api::destroy_group::DestroyGroupRequest;
-use tim_model::api::get_group_info::{GetGroupInfoRequest, GetGroupInfoResponse};
+use tim_model::api::get_group_info::{
+    GetGroupInfoRequest, GetGroupInfoResponse, GroupBaseInfo, GroupInfo, ResponseFilter,
+};
 use tim_model::api::group_msg_get_simple::{GroupMsgGetSimpleRequest, GroupMsgGetSimpleResponse};
 use tim_model::api::import_group::{GroupIdResponse, ImportGroupRequest};
 use tim_model::api::import_group_member::{
@@ -25,7 +27,7 @@ use tim_model::api::set_unread_msg_num::SetUnreadMsgNumRequest;
 use tim_model::element::ElementKind;
 use tim_model::envelope::Empty;
 use tim_model::{
-    decode_json, ActionStatus, ErrorClass, ErrorCode, GroupType, MsgElement, Response,
+    decode_json, ActionStatus, DecodeError, ErrorClass, ErrorCode, GroupType, MsgElement, Response,
 };
 
 /// Every fixture file; [`every_fixture_is_listed`] keeps this list and the directory in step.
@@ -798,9 +800,34 @@ fn get_group_info_request_keeps_its_filter() {
     assert_eq!(req.group_id_list, ["@TGS#2C5SZEAEF", "@TGS#2J4SZEAEL"]);
     let filter = req.response_filter.unwrap();
     assert_eq!(
-        filter["MemberInfoFilter"],
-        json!(["Role", "JoinTime", "MsgSeq"])
+        filter.member_info_filter.as_deref(),
+        Some(&["Role".to_owned(), "JoinTime".into(), "MsgSeq".into()][..])
     );
+    assert_eq!(
+        filter.group_base_info_filter.map(|f| f.len()),
+        Some(5),
+        "Type, Name, CreateTime, LastMsgTime, NextMsgSeq"
+    );
+    assert_eq!(
+        filter.app_defined_data_filter_group,
+        Some(vec!["GroupTestData1".to_owned()])
+    );
+    assert_eq!(
+        filter.app_defined_data_filter_group_member,
+        Some(vec!["MemberDefined1".to_owned()])
+    );
+}
+
+/// A filter list of the wrong type is a shape error with its path (10004), not silently "all".
+#[test]
+fn get_group_info_filter_of_the_wrong_type_is_a_shape_error() {
+    let wire = br#"{"GroupIdList":["g"],"ResponseFilter":{"GroupBaseInfoFilter":"Name"}}"#;
+    match decode_json::<GetGroupInfoRequest>(wire) {
+        Err(DecodeError::Shape { path, .. }) => {
+            assert_eq!(path, "ResponseFilter.GroupBaseInfoFilter")
+        }
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]
@@ -813,34 +840,41 @@ fn get_group_info_response_with_one_ok_and_one_missing_group() {
 
     assert_eq!(ok.error_code, ErrorCode::OK);
     assert_eq!(ok.group_id, "@TGS#2C5SZEAEF");
-    assert_eq!(ok.group_type, Some(GroupType::Public));
+    assert_eq!(ok.base.group_type, Some(GroupType::Public));
     assert_eq!(
-        (ok.create_time, ok.last_msg_time, ok.next_msg_seq),
+        (
+            ok.base.create_time,
+            ok.base.last_msg_time,
+            ok.base.next_msg_seq
+        ),
         (Some(1448357000), Some(1448357837), Some(3))
     );
-    assert_eq!((ok.member_num, ok.max_member_num), (Some(2), Some(500)));
+    assert_eq!(
+        (ok.base.member_num, ok.base.max_member_num),
+        (Some(2), Some(500))
+    );
     let members = ok.member_list.as_ref().unwrap();
     assert_eq!(
         members
             .iter()
             .map(|m| (
                 m.member_account.as_str(),
-                m.role.as_str(),
-                m.msg_seq,
-                m.unread_msg_num
+                m.base.role.as_deref(),
+                m.base.msg_seq,
+                m.base.unread_msg_num
             ))
             .collect::<Vec<_>>(),
         [
-            ("leckie", "Owner", Some(2), Some(0)),
-            ("peter", "Member", Some(0), Some(2))
+            ("leckie", Some("Owner"), Some(2), Some(0)),
+            ("peter", Some("Member"), Some(0), Some(2))
         ]
     );
 
     assert_eq!(missing.error_code, ErrorCode::GROUP_NOT_FOUND);
     assert_eq!(missing.group_id, "@TGS#2J4SZEAEL");
     assert_eq!(
-        (&missing.group_type, &missing.name, &missing.member_list),
-        (&None, &None, &None)
+        (&missing.base, &missing.member_list),
+        (&GroupBaseInfo::default(), &None)
     );
     let expected = tim_model::api::get_group_info::GroupInfo::error(
         "@TGS#2J4SZEAEL",
@@ -850,15 +884,48 @@ fn get_group_info_response_with_one_ok_and_one_missing_group() {
     assert_eq!(missing, &expected);
 }
 
-/// Every field digest §4.7 lists for `get_group_info` survives a round trip.
-///
-/// Documented fields the model does not name (`Appid`, `InfoSeq`, `LastInfoTime`, `ShutUpAllMember`;
-/// members' `MsgFlag`, `LastSendMsgTime`, `NameCard`, `ShutUpUntil`, `AppMemberDefinedData`) survive
-/// a round trip through `extra`, and no `UnreadMsgNum` appears where the wire had none.
+/// Every field digest §4.7 lists for `get_group_info` survives a round trip, each in a typed
+/// field of its own (nothing lands in `extra`), and no `UnreadMsgNum` appears where the wire had none.
 #[test]
 fn get_group_info_response_keeps_every_documented_field() {
     let resp: Response<GetGroupInfoResponse> = check("get_group_info_response_all_fields.json");
     assert_eq!(resp.body.group_info.len(), 2);
+    let g = &resp.body.group_info[0];
+    assert!(g.extra.is_empty(), "{:?}", g.extra);
+    assert_eq!(
+        (
+            g.base.appid,
+            g.base.info_seq,
+            g.base.last_info_time,
+            g.base.shut_up_all_member.as_deref()
+        ),
+        (Some(1400000000), Some(28), Some(1448357500), Some("Off"))
+    );
+    let [leckie, peter] = g.member_list.as_deref().unwrap() else {
+        panic!("two members")
+    };
+    assert!(leckie.extra.is_empty() && peter.extra.is_empty());
+    assert_eq!(
+        (
+            leckie.base.msg_flag.as_deref(),
+            leckie.base.last_send_msg_time,
+            leckie.base.name_card.as_deref(),
+            leckie.base.shut_up_until,
+            leckie.base.unread_msg_num
+        ),
+        (
+            Some("AcceptAndNotify"),
+            Some(1448357837),
+            Some(""),
+            Some(0),
+            None
+        )
+    );
+    assert_eq!(
+        leckie.app_member_defined_data.as_ref().map(Vec::len),
+        Some(1)
+    );
+    assert_eq!(peter.app_member_defined_data, None);
 }
 
 /// A member entry narrowed by `ResponseFilter.MemberInfoFilter` (digest §4.7) still decodes.
@@ -869,6 +936,52 @@ fn get_group_info_member_filtered_to_role_decodes() {
     let wire = br#"{"ActionStatus":"OK","ErrorInfo":"","ErrorCode":0,"GroupInfo":[{"ErrorCode":0,"ErrorInfo":"","GroupId":"@TGS#2C5SZEAEF","MemberList":[{"Member_Account":"leckie","Role":"Owner"}]}]}"#;
     let resp = decode_json::<Response<GetGroupInfoResponse>>(wire);
     assert!(resp.is_ok(), "{resp:?}");
+}
+
+/// `ResponseFilter::apply` keeps the named fields plus the identity fields, and an absent list
+/// keeps everything it governs (digest §4.7).
+#[rstest]
+#[case::no_filter(json!({}), None)]
+#[case::base_only(
+    json!({"GroupBaseInfoFilter": ["Name", "InfoSeq", "NoSuchField"]}),
+    Some(json!({"ErrorCode": 0, "ErrorInfo": "", "GroupId": "@TGS#2C5SZEAEF", "Name": "TestGroup", "InfoSeq": 28,
+        "AppDefinedData": [{"Key": "GroupTestData1", "Value": "xxxxx"}],
+        "MemberList": "unchanged"}))
+)]
+#[case::empty_lists(
+    json!({"GroupBaseInfoFilter": [], "MemberInfoFilter": [], "AppDefinedDataFilter_Group": [], "AppDefinedDataFilter_GroupMember": []}),
+    Some(json!({"ErrorCode": 0, "ErrorInfo": "", "GroupId": "@TGS#2C5SZEAEF", "AppDefinedData": [],
+        "MemberList": [{"Member_Account": "leckie", "AppMemberDefinedData": []}, {"Member_Account": "peter"}]}))
+)]
+#[case::members(
+    json!({"GroupBaseInfoFilter": ["Type"], "MemberInfoFilter": ["Role", "MsgFlag"], "AppDefinedDataFilter_GroupMember": ["MemberDefined1"]}),
+    Some(json!({"ErrorCode": 0, "ErrorInfo": "", "GroupId": "@TGS#2C5SZEAEF", "Type": "Public",
+        "AppDefinedData": [{"Key": "GroupTestData1", "Value": "xxxxx"}],
+        "MemberList": [
+            {"Member_Account": "leckie", "Role": "Owner", "MsgFlag": "AcceptAndNotify",
+             "AppMemberDefinedData": [{"Key": "MemberDefined1", "Value": "ModifyDefined1"}]},
+            {"Member_Account": "peter", "Role": "Member", "MsgFlag": "AcceptAndNotify"}]}))
+)]
+fn response_filter_narrows_an_entry(#[case] filter: Value, #[case] expected: Option<Value>) {
+    let resp: Response<GetGroupInfoResponse> =
+        decode_json(fixture_text("get_group_info_response_all_fields.json").as_bytes()).unwrap();
+    let full = resp.body.group_info[0].clone();
+    let filter: ResponseFilter = serde_json::from_value(filter).unwrap();
+    let mut info = full.clone();
+    filter.apply(&mut info).unwrap();
+    let got = serde_json::to_value(&info).unwrap();
+    let mut expected = expected.unwrap_or_else(|| serde_json::to_value(&full).unwrap());
+    if expected["MemberList"] == "unchanged" {
+        expected["MemberList"] = serde_json::to_value(&full.member_list).unwrap();
+    }
+    assert_same_json("filtered entry", &got, &expected);
+    // An error entry has nothing to narrow.
+    let mut err = GroupInfo::error("x", ErrorCode::GROUP_NOT_FOUND, "gone");
+    filter.apply(&mut err).unwrap();
+    assert_eq!(
+        err,
+        GroupInfo::error("x", ErrorCode::GROUP_NOT_FOUND, "gone")
+    );
 }
 
 #[test]

@@ -255,6 +255,13 @@ impl Store for MemoryStore {
     fn members(&self, group_id: &str) -> StoreResult<Vec<MemberRecord>> {
         let groups = self.lock()?;
         let g = group_ref(&groups, group_id)?;
+        let mut last_send: BTreeMap<&str, i64> = BTreeMap::new();
+        for m in g.messages.values() {
+            let t = last_send
+                .entry(m.from_account.as_str())
+                .or_insert(m.send_time);
+            *t = (*t).max(m.send_time);
+        }
         let mut list: Vec<MemberRecord> = g
             .members
             .iter()
@@ -263,6 +270,7 @@ impl Store for MemoryStore {
                 role: m.role,
                 join_time: m.join_time,
                 unread_msg_num: m.unread,
+                last_send_msg_time: last_send.get(account.as_str()).copied(),
             })
             .collect();
         // The map iterates by account, so a stable sort by join time gives (join time, account).

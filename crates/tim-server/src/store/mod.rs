@@ -94,6 +94,9 @@ pub struct MemberRecord {
     pub join_time: i64,
     /// Unread count.
     pub unread_msg_num: u64,
+    /// `SendTime` of the newest stored message whose `From_Account` is this account; `None` when
+    /// there is none.
+    pub last_send_msg_time: Option<i64>,
 }
 
 /// What happened to one member of an import.
@@ -193,7 +196,8 @@ pub trait Store: Send + Sync + 'static {
         members: &[NewMember],
     ) -> StoreResult<Vec<MemberInsert>>;
 
-    /// Lists a group's members, ordered by join time then account.
+    /// Lists a group's members, ordered by join time then account, each with the time of its
+    /// newest stored message.
     fn members(&self, group_id: &str) -> StoreResult<Vec<MemberRecord>>;
 
     /// Sets one member's unread count, clamped to `[0, msg_count]`. Returns the stored value, or

@@ -90,8 +90,14 @@ const DELETE_GROUP: &str = "DELETE FROM groups WHERE group_id = ?1";
 const INSERT_MEMBER: &str = "
     INSERT INTO members (group_id, account, role, join_time, unread) VALUES (?1, ?2, ?3, ?4, ?5)
     ON CONFLICT (group_id, account) DO NOTHING";
+// One pass over the group's messages for every sender's newest time (no index on senders: the
+// import path stays as it is; get_group_info is not a hot path).
 const SELECT_MEMBERS: &str = "
-    SELECT account, role, join_time, unread FROM members WHERE group_id = ?1 ORDER BY join_time, account";
+    SELECT m.account, m.role, m.join_time, m.unread, s.last_send
+    FROM members m
+    LEFT JOIN (SELECT from_account, MAX(send_time) AS last_send FROM messages
+               WHERE group_id = ?1 GROUP BY from_account) s ON s.from_account = m.account
+    WHERE m.group_id = ?1 ORDER BY m.join_time, m.account";
 const UPDATE_UNREAD: &str = "UPDATE members SET unread = ?3 WHERE group_id = ?1 AND account = ?2";
 const RESET_UNREAD: &str = "UPDATE members SET unread = 0 WHERE group_id = ?1 AND unread <> 0";
 const FIND_DUPLICATE: &str = "
@@ -776,6 +782,7 @@ impl Store for SqliteStore {
                     role: parse_role(&role)?,
                     join_time: r.get(2)?,
                     unread_msg_num: r.get(3)?,
+                    last_send_msg_time: r.get(4)?,
                 });
             }
             Ok(list)

@@ -4,6 +4,7 @@
 //!
 //! Documented outcomes of the grey cases (what the server does, asserted below):
 //! - a UTF-8 BOM before the JSON is not skipped: 60003;
+//! - invalid UTF-8 anywhere, also in a field or key the server ignores, is 60003 (RFC 8259 §8.1);
 //! - duplicate keys in an object are a shape error: 10004 `duplicate field`;
 //! - an escaped NUL (`\u0000`) in a text is accepted and stored; a raw NUL byte anywhere is 60003;
 //! - whitespace only is 60003 (empty JSON); 2 MB of whitespace is over the 1 MiB limit: 10004;
@@ -47,6 +48,14 @@ fn msg_with(from: &str, to: &str) -> String {
     MSG.replacen(from, to, 1)
 }
 
+/// `body` with every BEL byte (0x07) replaced by the invalid UTF-8 sequence `C3 28` (a lead
+/// byte followed by a non-continuation byte).
+fn bad_utf8(body: &[u8]) -> Vec<u8> {
+    body.iter()
+        .flat_map(|&b| if b == 0x07 { vec![0xc3, 0x28] } else { vec![b] })
+        .collect()
+}
+
 fn import(body: Vec<u8>, codes: &'static [u64], info: &'static [&'static str]) -> Case {
     Case {
         command: Command::ImportGroupMsg,
@@ -85,6 +94,10 @@ fn case(name: &str) -> Case {
         "whitespace_only" => import(b" \n\t\r ".repeat(200), SYNTAX, &[]),
         "trailing_garbage" => import([req(MSG), b" x".to_vec()].concat(), SYNTAX, &[]),
         "invalid_utf8_in_string" => import(req(&msg_with("\"hi\"", "\"h\u{1}i\"")).iter().map(|&b| if b == 1 { 0xff } else { b }).collect(), SYNTAX, &[]),
+        // Invalid UTF-8 where the server reads nothing is still not JSON (RFC 8259 §8.1).
+        "invalid_utf8_in_ignored_field" => import(bad_utf8(&req(&msg_with("\"Random\":5", "\"Random\":5,\"Unknown\":\"\x07\""))), SYNTAX, &["UTF-8"]),
+        "invalid_utf8_in_unknown_key" => import(bad_utf8(&req(&msg_with("\"Random\":5", "\"Random\":5,\"\x07\":1"))), SYNTAX, &["UTF-8"]),
+        "invalid_utf8_in_ignored_member_field" => Case { command: Command::ImportGroupMember, body: bad_utf8(b"{\"GroupId\":\"g1\",\"MemberList\":[{\"Member_Account\":\"u8\",\"Note\":\"\x07\"}]}"), codes: SYNTAX, info: &["UTF-8"] },
         "lone_surrogate" => import(req(&msg_with("\"hi\"", r#""\ud800""#)), SYNTAX, &[]),
         "nul_bytes" => import(vec![0; 64], SYNTAX, &[]),
         "raw_nul_in_string" => import(req(&msg_with("\"hi\"", "\"h\0i\"")), SYNTAX, &[]),
@@ -169,6 +182,9 @@ const NAMES: &[&str] = &[
     "whitespace_only",
     "trailing_garbage",
     "invalid_utf8_in_string",
+    "invalid_utf8_in_ignored_field",
+    "invalid_utf8_in_unknown_key",
+    "invalid_utf8_in_ignored_member_field",
     "lone_surrogate",
     "nul_bytes",
     "raw_nul_in_string",
@@ -305,6 +321,9 @@ async fn still_serves(s: &TestServer, random: u32) -> u64 {
 #[case::whitespace_only("whitespace_only")]
 #[case::trailing_garbage("trailing_garbage")]
 #[case::invalid_utf8_in_string("invalid_utf8_in_string")]
+#[case::invalid_utf8_in_ignored_field("invalid_utf8_in_ignored_field")]
+#[case::invalid_utf8_in_unknown_key("invalid_utf8_in_unknown_key")]
+#[case::invalid_utf8_in_ignored_member_field("invalid_utf8_in_ignored_member_field")]
 #[case::lone_surrogate("lone_surrogate")]
 #[case::nul_bytes("nul_bytes")]
 #[case::raw_nul_in_string("raw_nul_in_string")]

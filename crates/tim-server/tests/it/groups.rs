@@ -704,7 +704,7 @@ async fn import_group_member_results(
             ("alice", 2),
             ("", 0),
             ("before_create", 0),
-            ("at_create", 1),
+            ("at_create", 0),
             ("future", 0),
             ("at_now", 1),
             ("negative_unread", 0),
@@ -721,14 +721,13 @@ async fn import_group_member_results(
         got,
         vec![
             m("alice", "Member", NOW, 0),
-            m("at_create", "Admin", C, 0),
             m("at_now", "Member", NOW, 0),
             m("clamped", "Member", C + 1, 3),
             m("unread_2", "Member", C + 2, 2),
         ],
         "an existing member is unchanged; Owner becomes Member; UnreadMsgNum clamped to 3 messages"
     );
-    assert_eq!(s.info(GROUP).await["MemberNum"], 5);
+    assert_eq!(s.info(GROUP).await["MemberNum"], 4);
 }
 
 #[tokio::test]
@@ -841,8 +840,11 @@ async fn set_unread_msg_num_clamps(
     fill(&s, GROUP, 3).await;
     assert_eq!(
         code(
-            &s.add_members(GROUP, json!([{"Member_Account": "alice", "JoinTime": C}]))
-                .await
+            &s.add_members(
+                GROUP,
+                json!([{"Member_Account": "alice", "JoinTime": C + 1}])
+            )
+            .await
         ),
         0
     );
@@ -851,7 +853,7 @@ async fn set_unread_msg_num_clamps(
         assert_eq!(code(&v), 0, "{v}");
         assert_eq!(
             members(&s, GROUP).await,
-            vec![m("alice", "Member", C, want)],
+            vec![m("alice", "Member", C + 1, want)],
             "set {set}"
         );
         if set == 10 && edition == Edition::Seed && backend == Backend::Memory {
@@ -1083,4 +1085,331 @@ async fn side_fields_keep_their_path(
     let v = s.call(command, body).await;
     assert_eq!(code(&v), 10004, "{v}");
     assert!(v["ErrorInfo"].as_str().unwrap().contains(info), "{v}");
+}
+
+// ---- issue 10: get_group_info fields and ResponseFilter, JoinTime, unread counts by type ----
+
+/// Every field of digest §4.7, plus the `UnreadMsgNum` extension, and nothing else.
+const GROUP_FIELDS: &[&str] = &[
+    "ErrorCode",
+    "ErrorInfo",
+    "GroupId",
+    "Type",
+    "Name",
+    "Appid",
+    "Introduction",
+    "Notification",
+    "FaceUrl",
+    "Owner_Account",
+    "CreateTime",
+    "InfoSeq",
+    "LastInfoTime",
+    "LastMsgTime",
+    "NextMsgSeq",
+    "MemberNum",
+    "MaxMemberNum",
+    "ApplyJoinOption",
+    "ShutUpAllMember",
+    "AppDefinedData",
+    "MemberList",
+];
+const MEMBER_FIELDS: &[&str] = &[
+    "Member_Account",
+    "Role",
+    "JoinTime",
+    "MsgSeq",
+    "MsgFlag",
+    "LastSendMsgTime",
+    "NameCard",
+    "ShutUpUntil",
+    "AppMemberDefinedData",
+    "UnreadMsgNum",
+];
+
+/// The keys of a JSON object, sorted.
+fn keys(v: &Value) -> Vec<String> {
+    let mut k: Vec<String> = v.as_object().expect("an object").keys().cloned().collect();
+    k.sort();
+    k
+}
+
+fn sorted(names: &[&str]) -> Vec<String> {
+    let mut k: Vec<String> = names.iter().map(|s| (*s).to_owned()).collect();
+    k.sort();
+    k
+}
+
+#[rstest]
+#[tokio::test]
+async fn get_group_info_reports_every_documented_field(
+    #[values(Backend::Memory, Backend::Sqlite)] backend: Backend,
+) {
+    let s = TestServer::with(Opts::default().on(backend)).await;
+    let v = import_group(
+        &s,
+        json!({"GroupId": GROUP, "Type": "Public", "Name": "n", "Owner_Account": "leckie", "CreateTime": C}),
+    )
+    .await;
+    assert_eq!(code(&v), 0, "{v}");
+    fill(&s, GROUP, 3).await; // from leckie at C + 1 … C + 3
+    let v = s
+        .add_members(
+            GROUP,
+            json!([{"Member_Account": "alice", "JoinTime": C + 5}]),
+        )
+        .await;
+    assert_eq!(code(&v), 0, "{v}");
+    let g = s.info(GROUP).await;
+    assert_eq!(keys(&g), sorted(GROUP_FIELDS), "{g}");
+    assert_eq!(g["Appid"], s.config.sdkappid, "Appid is the SDKAppID");
+    assert_eq!(
+        (&g["InfoSeq"], &g["LastInfoTime"]),
+        (&json!(1), &json!(C)),
+        "the profile as created"
+    );
+    assert_eq!(g["ShutUpAllMember"], "Off");
+    assert_eq!(g["MaxMemberNum"], 2000, "Public default");
+    assert_eq!(g["AppDefinedData"], json!([]));
+    let members = g["MemberList"].as_array().unwrap();
+    for m in members {
+        assert_eq!(keys(m), sorted(MEMBER_FIELDS), "{m}");
+        assert_eq!(
+            (
+                &m["MsgFlag"],
+                &m["NameCard"],
+                &m["ShutUpUntil"],
+                &m["AppMemberDefinedData"]
+            ),
+            (&json!("AcceptAndNotify"), &json!(""), &json!(0), &json!([])),
+            "{m}"
+        );
+    }
+    let last_send: Vec<(&str, i64)> = members
+        .iter()
+        .map(|m| {
+            (
+                m["Member_Account"].as_str().unwrap(),
+                m["LastSendMsgTime"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        last_send,
+        vec![("leckie", C + 3), ("alice", 0)],
+        "newest own message, or 0"
+    );
+    if backend == Backend::Memory {
+        snap("get_group_info_every_field", &g);
+    }
+}
+
+/// `MaxMemberNum` is the creator's `MaxMemberCount`, else the type's default (emulator-defined).
+#[rstest]
+#[case::private(Edition::Seed, "Private", None, 200)]
+#[case::public(Edition::Seed, "Public", None, 2000)]
+#[case::chatroom(Edition::Seed, "ChatRoom", None, 6000)]
+#[case::work(Edition::Current, "Work", None, 200)]
+#[case::meeting(Edition::Current, "Meeting", None, 6000)]
+#[case::community(Edition::Current, "Community", None, 100_000)]
+#[case::avchatroom(Edition::Current, "AVChatRoom", None, 0)]
+#[case::given(Edition::Seed, "Public", Some(500), 500)]
+#[tokio::test]
+async fn get_group_info_max_member_num(
+    #[case] edition: Edition,
+    #[case] group_type: &str,
+    #[case] given: Option<u64>,
+    #[case] expected: u64,
+) {
+    let s = TestServer::with(Opts::edition(edition)).await;
+    let id = if group_type == "Community" {
+        "@TGS#_c"
+    } else {
+        "typed"
+    };
+    let mut body = json!({"GroupId": id, "Type": group_type, "Name": "n"});
+    if let Some(n) = given {
+        body["MaxMemberCount"] = n.into();
+    }
+    let v = create_group(&s, body).await;
+    assert_eq!(code(&v), 0, "{v}");
+    assert_eq!(s.info(id).await["MaxMemberNum"], expected);
+}
+
+/// `ResponseFilter` narrows each entry; `GroupId`/`ErrorCode`/`ErrorInfo` and `Member_Account`
+/// always stay; an absent list keeps everything it governs (digest §4.7).
+#[rstest]
+#[case::no_filter(json!({}), GROUP_FIELDS, MEMBER_FIELDS)]
+#[case::base(
+    json!({"GroupBaseInfoFilter": ["Name", "NextMsgSeq", "Appid", "NoSuchField", "MemberList"]}),
+    &["ErrorCode", "ErrorInfo", "GroupId", "Name", "NextMsgSeq", "Appid", "AppDefinedData", "MemberList"],
+    MEMBER_FIELDS
+)]
+#[case::members(
+    json!({"MemberInfoFilter": ["Role", "LastSendMsgTime"]}),
+    GROUP_FIELDS,
+    &["Member_Account", "Role", "LastSendMsgTime", "AppMemberDefinedData"]
+)]
+#[case::both_empty(
+    json!({"GroupBaseInfoFilter": [], "MemberInfoFilter": []}),
+    &["ErrorCode", "ErrorInfo", "GroupId", "AppDefinedData", "MemberList"],
+    &["Member_Account", "AppMemberDefinedData"]
+)]
+#[tokio::test]
+async fn get_group_info_response_filter(
+    #[case] filter: Value,
+    #[case] group_fields: &[&str],
+    #[case] member_fields: &[&str],
+) {
+    let s = TestServer::start().await;
+    let v = import_group(
+        &s,
+        json!({"GroupId": GROUP, "Type": "Public", "Name": "n", "Owner_Account": "leckie", "CreateTime": C,
+               "AppDefinedData": [{"Key": "a", "Value": "1"}, {"Key": "b", "Value": "2"}]}),
+    )
+    .await;
+    assert_eq!(code(&v), 0, "{v}");
+    let v = s
+        .call(
+            Command::GetGroupInfo,
+            json!({"GroupIdList": [GROUP, "missing"], "ResponseFilter": filter}),
+        )
+        .await;
+    assert_eq!(code(&v), 0, "{v}");
+    let g = &v["GroupInfo"][0];
+    assert_eq!(keys(g), sorted(group_fields), "{g}");
+    assert_eq!(keys(&g["MemberList"][0]), sorted(member_fields), "{g}");
+    assert_eq!(
+        keys(&v["GroupInfo"][1]),
+        sorted(&["ErrorCode", "ErrorInfo", "GroupId"]),
+        "an error entry is unchanged"
+    );
+}
+
+/// `AppDefinedDataFilter_Group` keeps the named keys of `AppDefinedData`.
+#[tokio::test]
+async fn get_group_info_app_defined_data_filter() {
+    let s = TestServer::start().await;
+    let v = import_group(
+        &s,
+        json!({"GroupId": GROUP, "Type": "Public", "Name": "n", "CreateTime": C,
+               "AppDefinedData": [{"Key": "a", "Value": "1"}, {"Key": "b", "Value": "2"}]}),
+    )
+    .await;
+    assert_eq!(code(&v), 0, "{v}");
+    let v = s
+        .call(
+            Command::GetGroupInfo,
+            json!({"GroupIdList": [GROUP], "ResponseFilter": {"AppDefinedDataFilter_Group": ["b", "c"]}}),
+        )
+        .await;
+    assert_eq!(
+        v["GroupInfo"][0]["AppDefinedData"],
+        json!([{"Key": "b", "Value": "2"}]),
+        "{v}"
+    );
+    let v = s
+        .call(
+            Command::GetGroupInfo,
+            json!({"GroupIdList": [GROUP], "ResponseFilter": {"GroupBaseInfoFilter": "Name"}}),
+        )
+        .await;
+    assert_eq!(code(&v), 10004, "a filter of the wrong type: {v}");
+    assert!(
+        v["ErrorInfo"]
+            .as_str()
+            .unwrap()
+            .contains("ResponseFilter.GroupBaseInfoFilter"),
+        "{v}"
+    );
+}
+
+/// Digest §4.3: `JoinTime` must be *after* `CreateTime`; equal fails that member alone. The owner
+/// named by import_group still joins at `CreateTime`.
+#[rstest]
+#[tokio::test]
+async fn import_group_member_join_time_must_follow_create_time(
+    #[values(Edition::Seed, Edition::Current)] edition: Edition,
+) {
+    let s = TestServer::with(Opts::edition(edition)).await;
+    let v = import_group(
+        &s,
+        json!({"GroupId": GROUP, "Type": "Public", "Name": "n", "Owner_Account": "owner", "CreateTime": C}),
+    )
+    .await;
+    assert_eq!(code(&v), 0, "{v}");
+    let v = s
+        .add_members(
+            GROUP,
+            json!([
+                {"Member_Account": "at_create", "JoinTime": C},
+                {"Member_Account": "after", "JoinTime": C + 1}
+            ]),
+        )
+        .await;
+    assert_eq!(code(&v), 0, "{v}");
+    assert_eq!(
+        v["MemberList"],
+        json!([{"Member_Account": "at_create", "Result": 0}, {"Member_Account": "after", "Result": 1}])
+    );
+    let mut got = members(&s, GROUP).await;
+    got.sort();
+    assert_eq!(
+        got,
+        vec![m("after", "Member", C + 1, 0), m("owner", "Owner", C, 0)]
+    );
+}
+
+/// Digest §4.4, per edition: on a type that keeps no unread counts, `UnreadMsgNum` of
+/// import_group_member and set_unread_msg_num is accepted with no effect, and `MsgSeq` is the
+/// group's last seq; on the other types both calls set it (clamped).
+#[rstest]
+#[case::seed_private(Edition::Seed, "Private", true)]
+#[case::seed_public(Edition::Seed, "Public", true)]
+#[case::seed_chatroom(Edition::Seed, "ChatRoom", false)]
+#[case::current_work(Edition::Current, "Work", true)]
+#[case::current_community(Edition::Current, "Community", true)]
+#[case::current_meeting(Edition::Current, "Meeting", false)]
+#[case::current_chatroom(Edition::Current, "ChatRoom", false)]
+#[tokio::test]
+async fn unread_counts_follow_the_group_type(
+    #[case] edition: Edition,
+    #[case] group_type: &str,
+    #[case] keeps: bool,
+    #[values(Backend::Memory, Backend::Sqlite)] backend: Backend,
+) {
+    let s = TestServer::with(Opts::edition(edition).on(backend)).await;
+    let id = if group_type == "Community" {
+        "@TGS#_c"
+    } else {
+        "typed"
+    };
+    s.group(id, group_type, C).await;
+    fill(&s, id, 3).await;
+    let v = s
+        .add_members(
+            id,
+            json!([{"Member_Account": "alice", "JoinTime": C + 1, "UnreadMsgNum": 2}]),
+        )
+        .await;
+    assert_eq!(v["MemberList"][0]["Result"], 1, "accepted: {v}");
+    let unread_and_seq = |info: &Value| {
+        let m = &info["MemberList"][0];
+        (
+            m["UnreadMsgNum"].as_u64().unwrap(),
+            m["MsgSeq"].as_u64().unwrap(),
+        )
+    };
+    let expected = |n: u64| if keeps { (n, 3 - n) } else { (0, 3) };
+    assert_eq!(
+        unread_and_seq(&s.info(id).await),
+        expected(2),
+        "after import_group_member"
+    );
+    let v = set_unread(&s, id, "alice", 1).await;
+    assert_eq!(code(&v), 0, "{v}");
+    assert_eq!(
+        unread_and_seq(&s.info(id).await),
+        expected(1),
+        "after set_unread_msg_num"
+    );
 }

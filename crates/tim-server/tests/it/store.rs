@@ -247,18 +247,21 @@ fn create_and_read_back(#[case] s: Backend) {
                 role: Role::Owner,
                 join_time: T0,
                 unread_msg_num: 0,
+                last_send_msg_time: None,
             },
             MemberRecord {
                 account: "alice".into(),
                 role: Role::Admin,
                 join_time: T0 + 1,
                 unread_msg_num: 0,
+                last_send_msg_time: None,
             },
             MemberRecord {
                 account: "bob".into(),
                 role: Role::Member,
                 join_time: T0 + 2,
                 unread_msg_num: 0,
+                last_send_msg_time: None,
             },
         ]
     );
@@ -742,6 +745,7 @@ fn already_member_changes_nothing(#[case] s: Backend) {
             role: Role::Member,
             join_time: T0 + 60,
             unread_msg_num: 1,
+            last_send_msg_time: None,
         }
     );
     assert_eq!(s.group("g1").unwrap().unwrap().member_num, 4);
@@ -1142,4 +1146,47 @@ fn sqlite_failure_on_a_group_destroyed_mid_way_commits_nothing() {
             .unwrap();
         assert_eq!(n, 0, "{table}");
     }
+}
+
+/// Each member's `last_send_msg_time` is the newest `send_time` of its own stored messages (a
+/// duplicate stores nothing); members who sent nothing, and senders who are not members, add none.
+#[rstest]
+#[case::memory(memory())]
+#[case::sqlite(sqlite())]
+fn members_carry_their_newest_send_time(#[case] s: Backend) {
+    create(&*s, "g1");
+    create(&*s, "g2");
+    let from = |account: &str, send_time: i64, random: u32| NewMessage {
+        from_account: account.into(),
+        ..msg(send_time, random)
+    };
+    s.import_messages(
+        "g1",
+        &[
+            from("alice", T0 + 10, 1),
+            from("bob", T0 + 20, 2),
+            from("alice", T0 + 30, 3),
+            from("stranger", T0 + 40, 4),
+            // A duplicate of alice's first message: not stored, so it does not count.
+            from("alice", T0 + 50, 1),
+        ],
+        WINDOW,
+    )
+    .unwrap();
+    s.import_messages("g2", &[from("owner", T0 + 99, 9)], WINDOW)
+        .unwrap();
+    let last: Vec<(String, Option<i64>)> = s
+        .members("g1")
+        .unwrap()
+        .into_iter()
+        .map(|m| (m.account, m.last_send_msg_time))
+        .collect();
+    assert_eq!(
+        last,
+        vec![
+            ("owner".to_owned(), None),
+            ("alice".to_owned(), Some(T0 + 30)),
+            ("bob".to_owned(), Some(T0 + 20)),
+        ]
+    );
 }

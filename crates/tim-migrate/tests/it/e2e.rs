@@ -1,0 +1,601 @@
+//! End to end: the real `tim-migrate` binary against the reference server running in this process
+//! (real HTTP on 127.0.0.1, SQLite in a temporary directory, rate limit at the seed quota), then a
+//! direct read-back of every group with `tim_client`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tim_client::{Client, Rate};
+use tim_migrate::checkpoint::Checkpoint;
+use tim_migrate::corpus::Corpus;
+use tim_migrate::rejects::Reject;
+use tim_migrate::report::ImportReport;
+use tim_model::api::group_msg_get_simple::{GroupMsgGetSimpleRequest, HistoryMsg};
+use tim_model::usersig::SecretKey;
+use tim_model::{Edition, ErrorCode};
+use tim_server::config::{DataLocation, ServerConfig, DEV_ADMIN, DEV_SDKAPPID, DEV_SECRET_KEY};
+
+use crate::support::{corpus, run};
+
+/// A reference server in this process: seed edition, SQLite, rate limit at the quota.
+struct Server {
+    url: String,
+    _data: tempfile::TempDir,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Server {
+    async fn start() -> Server {
+        let data = tempfile::tempdir().unwrap();
+        let config = ServerConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            sdkappid: DEV_SDKAPPID,
+            admins: [DEV_ADMIN.to_owned()].into(),
+            secret_key: SecretKey::new(DEV_SECRET_KEY),
+            data: DataLocation::File(data.path().join("tim.db")),
+            durability: Default::default(),
+            limits: Edition::Seed.limits(),
+            restricted_words: vec!["forbidden".into()],
+            dev_defaults: Vec::new(),
+        };
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let task = tokio::spawn(async move {
+            tim_server::serve(
+                config,
+                move |addr| {
+                    let _ = tx.send(addr);
+                },
+                std::future::pending(),
+            )
+            .await
+            .unwrap();
+        });
+        let addr = rx.await.expect("the server starts");
+        Server {
+            url: format!("http://{addr}"),
+            _data: data,
+            task,
+        }
+    }
+
+    /// The `TIM_*` variables naming this server as the target.
+    fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("TIM_BASE_URL", self.url.clone()),
+            ("TIM_SDKAPPID", DEV_SDKAPPID.to_string()),
+            ("TIM_IDENTIFIER", DEV_ADMIN.to_owned()),
+            ("TIM_SECRET_KEY", DEV_SECRET_KEY.to_owned()),
+        ]
+    }
+
+    /// Runs the binary in `cwd` against this server and waits for it.
+    fn run(&self, cwd: &Path, args: &[&str]) -> Output {
+        let env = self.env();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        run(cwd, args, &env)
+    }
+
+    /// Starts the binary in `cwd` against this server, output captured.
+    fn spawn(&self, cwd: &Path, args: &[&str]) -> Child {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tim-migrate"));
+        cmd.current_dir(cwd).args(args);
+        for (k, _) in std::env::vars() {
+            if k.starts_with("TIM_") {
+                cmd.env_remove(k);
+            }
+        }
+        for (k, v) in self.env() {
+            cmd.env(k, v);
+        }
+        cmd.stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
+    /// A client paced at the quota.
+    fn client(&self) -> Client {
+        Client::builder()
+            .base_url(&self.url)
+            .sdkappid(DEV_SDKAPPID)
+            .identifier(DEV_ADMIN)
+            .secret_key(SecretKey::new(DEV_SECRET_KEY))
+            .edition(Edition::Seed)
+            .rate(Rate::Quota)
+            .build()
+            .unwrap()
+    }
+}
+
+/// The arguments of `import` (or, with `verb`, another command) for the corpus in the current directory.
+const INPUT: [&str; 6] = [
+    "--messages",
+    "messages.jsonl",
+    "--groups",
+    "groups.jsonl",
+    "--members",
+    "members.jsonl",
+];
+
+fn import_args(extra: &[&'static str]) -> Vec<&'static str> {
+    let mut a = vec!["import"];
+    a.extend(INPUT);
+    a.extend([
+        "--checkpoint",
+        "import.ckpt",
+        "--rejects",
+        "rejects.jsonl",
+        "--report",
+        "report.json",
+    ]);
+    a.extend(extra);
+    a
+}
+
+fn verify_args(extra: &[&'static str]) -> Vec<&'static str> {
+    let mut a = vec!["verify"];
+    a.extend(INPUT);
+    a.extend(extra);
+    a
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[track_caller]
+fn assert_exit(out: &Output, code: i32) {
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "stdout:\n{}\nstderr:\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+}
+
+fn report(dir: &Path) -> ImportReport {
+    serde_json::from_slice(&std::fs::read(dir.join("report.json")).unwrap()).unwrap()
+}
+
+/// The input lines of `messages`, by group in import order (`SendTime`, stable by line), without
+/// the lines in `skip`: (line number, parsed line).
+fn expected(messages: &Path, skip: &BTreeSet<u64>) -> BTreeMap<String, Vec<(u64, Value)>> {
+    let mut out: BTreeMap<String, Vec<(u64, Value)>> = BTreeMap::new();
+    let content = std::fs::read_to_string(messages).unwrap();
+    for (i, line) in content.lines().enumerate() {
+        let n = i as u64 + 1;
+        if skip.contains(&n) {
+            continue;
+        }
+        let v: Value = serde_json::from_str(line).unwrap();
+        out.entry(v["GroupId"].as_str().unwrap().to_owned())
+            .or_default()
+            .push((n, v));
+    }
+    for list in out.values_mut() {
+        list.sort_by_key(|(n, v)| (v["SendTime"].as_i64().unwrap(), *n));
+    }
+    out
+}
+
+/// A group's whole history, paging back from the newest message.
+async fn history(client: &Client, group_id: &str) -> Vec<HistoryMsg> {
+    let mut req = GroupMsgGetSimpleRequest {
+        group_id: group_id.to_owned(),
+        req_msg_number: client.limits().history_page_max as i64,
+        req_msg_seq: None,
+        with_recalled_msg: None,
+    };
+    let mut out = Vec::new();
+    loop {
+        let page = client
+            .group_msg_get_simple(&req)
+            .await
+            .unwrap()
+            .rsp_msg_list;
+        let Some(lowest) = page.iter().map(|m| m.msg_seq).min() else {
+            break;
+        };
+        out.extend(page);
+        if lowest <= 1 {
+            break;
+        }
+        req.req_msg_seq = Some(lowest - 1);
+    }
+    out.sort_by_key(|m| m.msg_seq);
+    out
+}
+
+/// Reads every group of `messages` back and asserts that it holds exactly its input messages
+/// (minus the lines in `skip`): `MsgSeq` 1..n without gaps or repeats, in input order, each with
+/// its sender, time and content.
+async fn assert_read_back(server: &Server, messages: &Path, skip: &BTreeSet<u64>) {
+    let client = server.client();
+    let mut total = 0;
+    for (group_id, want) in expected(messages, skip) {
+        let got = history(&client, &group_id).await;
+        let seqs: Vec<u64> = got.iter().map(|m| m.msg_seq).collect();
+        let n = want.len() as u64;
+        assert_eq!(seqs, (1..=n).collect::<Vec<_>>(), "{group_id}: MsgSeqs");
+        for ((line, w), g) in want.iter().zip(&got) {
+            let at = format!("{group_id} MsgSeq {} (input line {line})", g.msg_seq);
+            assert_eq!(g.from_account, w["From_Account"].as_str().unwrap(), "{at}");
+            assert_eq!(g.msg_time_stamp, w["SendTime"].as_i64().unwrap(), "{at}");
+            assert_eq!(
+                serde_json::to_value(&g.msg_body).unwrap(),
+                w["MsgBody"],
+                "{at}"
+            );
+        }
+        total += n;
+    }
+    assert!(total > 0);
+}
+
+/// Sum of the messages the checkpoint confirms, or 0 while it does not exist.
+fn confirmed(checkpoint: &Path) -> u64 {
+    match Checkpoint::load(checkpoint) {
+        Ok(Some(cp)) => cp.groups.values().map(|g| g.confirmed).sum(),
+        _ => 0,
+    }
+}
+
+/// Waits until the checkpoint confirms at least `at_least` messages, and fewer than `total`.
+fn wait_for_progress(child: &mut Child, checkpoint: &Path, at_least: u64, total: u64) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let done = confirmed(checkpoint);
+        assert!(
+            done < total,
+            "the import finished before it could be stopped"
+        );
+        if done >= at_least {
+            return;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("the import ended early: {status}");
+        }
+        assert!(Instant::now() < deadline, "no progress: {done} confirmed");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn lines(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_import_verify_round_trip() {
+    let server = Server::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let c: Corpus = corpus(dir.path(), 30, 1500, 0);
+
+    let mut check = vec!["check"];
+    check.extend(INPUT);
+    assert_exit(&run(dir.path(), &check, &[]), 0);
+
+    let out = server.run(dir.path(), &import_args(&[]));
+    assert_exit(&out, 0);
+    let r = report(dir.path());
+    assert_eq!(r.groups.total, 30);
+    assert_eq!((r.groups.done, r.groups.failed), (30, 0));
+    assert_eq!(r.messages.total, 1500);
+    assert_eq!(r.messages.imported, r.messages.total);
+    assert_eq!(
+        (
+            r.messages.duplicates,
+            r.messages.rejected,
+            r.messages.skipped
+        ),
+        (0, 0, 0)
+    );
+    assert_eq!(r.members.total, c.member_lines);
+    assert_eq!((r.members.done, r.members.failed), (c.member_lines, 0));
+    assert_eq!(r.rate_limited, 0);
+    assert!(!r.interrupted);
+    assert!(lines(&dir.path().join("rejects.jsonl")).is_empty());
+
+    assert_read_back(&server, &c.messages, &BTreeSet::new()).await;
+
+    let out = server.run(dir.path(), &verify_args(&[]));
+    assert_exit(&out, 0);
+    assert!(
+        text(&out.stdout).contains("verified 30 groups: 1500 messages expected, 1500 found on the server, 1500 identical and in order, 0 differences"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_import_resumes_exactly_once() {
+    let server = Server::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    // About 340 requests: over 3 s at 100/s.
+    let c = corpus(dir.path(), 30, 6500, 0);
+    let ckpt = dir.path().join("import.ckpt");
+
+    let mut child = server.spawn(dir.path(), &import_args(&[]));
+    wait_for_progress(&mut child, &ckpt, 1000, 6500);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let before = confirmed(&ckpt);
+
+    let out = server.run(dir.path(), &import_args(&["--resume"]));
+    assert_exit(&out, 0);
+    let r = report(dir.path());
+    assert!(
+        r.messages.skipped >= before && r.messages.skipped > 0,
+        "{r:?}"
+    );
+    assert_eq!(
+        r.messages.imported + r.messages.duplicates + r.messages.skipped,
+        6500,
+        "{r:?}"
+    );
+    assert_eq!(r.messages.rejected, 0);
+
+    assert_read_back(&server, &c.messages, &BTreeSet::new()).await;
+    assert_exit(&server.run(dir.path(), &verify_args(&[])), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interrupted_import_exits_130_and_resumes() {
+    let server = Server::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let c = corpus(dir.path(), 30, 6500, 0);
+    let ckpt = dir.path().join("import.ckpt");
+
+    let mut child = server.spawn(dir.path(), &import_args(&[]));
+    wait_for_progress(&mut child, &ckpt, 1000, 6500);
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    assert_exit(&out, 130);
+    assert!(
+        text(&out.stdout).contains("--resume"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(report(dir.path()).interrupted);
+    let before = confirmed(&ckpt);
+    assert!(before > 0 && before < 6500, "{before}");
+
+    let out = server.run(dir.path(), &import_args(&["--resume"]));
+    assert_exit(&out, 0);
+    let r = report(dir.path());
+    assert_eq!(r.messages.skipped, before, "{r:?}");
+    assert_eq!(
+        r.messages.imported + r.messages.duplicates + r.messages.skipped,
+        6500,
+        "{r:?}"
+    );
+    assert_read_back(&server, &c.messages, &BTreeSet::new()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_messages_go_to_the_rejects_file() {
+    let server = Server::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let c = corpus(dir.path(), 30, 600, 6);
+
+    let mut check = vec!["check"];
+    check.extend(INPUT);
+    assert_exit(&run(dir.path(), &check, &[]), 1);
+
+    let out = server.run(dir.path(), &import_args(&[]));
+    assert_exit(&out, 1);
+    let input = lines(&c.messages);
+    let rejects: Vec<Reject> = lines(&dir.path().join("rejects.jsonl"))
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rejects.len(), 6);
+    let mut rejected = BTreeSet::new();
+    for r in &rejects {
+        assert_eq!(r.file, "messages.jsonl");
+        assert_eq!(r.input, input[r.line as usize - 1], "line {}", r.line);
+        let original: Value = serde_json::from_str(&r.input).unwrap();
+        assert_eq!(r.group_id, original["GroupId"].as_str().unwrap());
+        let too_long = original["MsgBody"][0]["MsgContent"]["Text"]
+            .as_str()
+            .is_some_and(|t| t.len() > 8000);
+        let want = if too_long {
+            ErrorCode::MSG_TOO_LONG
+        } else {
+            ErrorCode::INVALID_PARAMETER
+        };
+        assert_eq!(r.code, want.0, "{r:?}");
+        assert!(!r.reason.is_empty());
+        rejected.insert(r.line);
+    }
+    let r = report(dir.path());
+    assert_eq!((r.messages.imported, r.messages.rejected), (600, 6));
+
+    assert_read_back(&server, &c.messages, &rejected).await;
+
+    let out = server.run(dir.path(), &verify_args(&["--rejects", "rejects.jsonl"]));
+    assert_exit(&out, 0);
+    let out = server.run(dir.path(), &verify_args(&[]));
+    assert_exit(&out, 1);
+    let listing = text(&out.stdout);
+    for line in &rejected {
+        assert!(
+            listing.contains(&format!("Missing (line {line})")),
+            "{line}: {listing}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_runs_exit_2() {
+    let server = Server::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let c = corpus(dir.path(), 3, 30, 0);
+    assert_exit(&server.run(dir.path(), &import_args(&[])), 0);
+
+    // A second import over the existing checkpoint.
+    let out = server.run(dir.path(), &import_args(&[]));
+    assert_exit(&out, 2);
+    assert!(
+        text(&out.stderr).contains("already exists"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // --resume after the messages file changed.
+    let mut more = std::fs::read_to_string(&c.messages).unwrap();
+    more.push_str(&lines(&c.messages)[0]);
+    more.push('\n');
+    std::fs::write(&c.messages, more).unwrap();
+    let out = server.run(dir.path(), &import_args(&["--resume"]));
+    assert_exit(&out, 2);
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("checkpoint import.ckpt was written for messages file messages.jsonl"),
+        "{err}"
+    );
+    assert!(
+        err.contains("resume with the original messages file"),
+        "{err}"
+    );
+
+    // A wrong secret key: refused by the connection check, before any work.
+    let other = tempfile::tempdir().unwrap();
+    corpus(other.path(), 3, 30, 0);
+    let mut cmd = import_args(&[]);
+    cmd.extend([
+        "--secret-key",
+        "0000000000000000000000000000000000000000000000000000000000000000",
+    ]);
+    let out = server.run(other.path(), &cmd);
+    assert_exit(&out, 2);
+    let err = text(&out.stderr);
+    assert!(err.contains("cannot use the target"), "{err}");
+    assert!(
+        !err.contains(DEV_SECRET_KEY) && !err.contains("00000000000000"),
+        "{err}"
+    );
+    assert!(!other.path().join("import.ckpt").exists());
+}
+
+/// A small hand-written input, so that the snapshots are stable.
+fn write_small(dir: &Path, leave_out: Option<&str>) -> PathBuf {
+    let t = 1_600_000_000;
+    let groups = [
+        format!(r#"{{"GroupId":"hist-a","Type":"Public","Name":"A","CreateTime":{t}}}"#),
+        format!(r#"{{"GroupId":"hist-b","Type":"ChatRoom","Name":"B","CreateTime":{t}}}"#),
+    ];
+    let members =
+        [r#"{"GroupId":"hist-a","Member_Account":"ann","JoinTime":1600000001,"UnreadMsgNum":1}"#];
+    let mut messages = Vec::new();
+    for (i, g) in ["hist-b", "hist-a", "hist-a", "hist-b", "hist-a", "hist-b"]
+        .iter()
+        .enumerate()
+    {
+        messages.push(format!(
+            r#"{{"GroupId":"{g}","From_Account":"ann","SendTime":{},"SourceId":"m{i}","MsgBody":[{{"MsgType":"TIMTextElem","MsgContent":{{"Text":"第 {i} 条"}}}}]}}"#,
+            t + 10 + (i as i64 % 3)
+        ));
+    }
+    let messages: Vec<String> = messages
+        .into_iter()
+        .filter(|m| leave_out.is_none_or(|s| !m.contains(s)))
+        .collect();
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join("groups.jsonl"), groups.join("\n") + "\n").unwrap();
+    std::fs::write(dir.join("members.jsonl"), members.join("\n") + "\n").unwrap();
+    let path = dir.join("messages.jsonl");
+    std::fs::write(&path, messages.join("\n") + "\n").unwrap();
+    path
+}
+
+/// Replaces the volatile figures of the summary's `requests:` line (duration, rates, share).
+fn redact_figures(summary: &str) -> String {
+    summary
+        .lines()
+        .map(|line| {
+            let Some(rest) = line.strip_prefix("requests: ") else {
+                return line.to_owned();
+            };
+            let (requests, rest) = rest.split_once(" in ").unwrap();
+            let (_, rest) = rest.split_once(" (import_group_msg at ").unwrap();
+            let (_, rest) = rest.split_once("/s, ").unwrap();
+            let (_, rest) = rest.split_once("% of the ").unwrap();
+            let (quota, rest) = rest.split_once("; ").unwrap();
+            let (limited, rest) = rest.split_once("), ").unwrap();
+            assert!(rest.ends_with(" messages/s"), "{line}");
+            format!(
+                "requests: {requests} in [DURATION] (import_group_msg at [RATE]/s, [SHARE]% of the {quota}; {limited}), [RATE] messages/s"
+            )
+        })
+        .map(|l| l + "\n")
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn summary_and_differences_snapshots() {
+    let server = Server::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    write_small(dir.path(), Some("\"m4\""));
+    let out = server.run(dir.path(), &import_args(&[]));
+    assert_exit(&out, 0);
+    insta::assert_snapshot!("import_summary", redact_figures(&text(&out.stdout)));
+
+    // The full input has one message more than the server: verify names it.
+    let messages = write_small(dir.path(), None);
+    let out = server.run(dir.path(), &verify_args(&[]));
+    assert_exit(&out, 1);
+    insta::assert_snapshot!("verify_missing", text(&out.stdout));
+    assert_read_back(&server, &messages, &BTreeSet::from([5])).await;
+}
+
+/// A checkpoint that lags behind the server (the importer died after the server confirmed some
+/// batches and before the next save): `--resume` finds those messages on the server by their
+/// `Random` and does not send them again, whatever the server's duplicate window.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lagging_checkpoint_is_reconciled_with_the_server() {
+    let server = Server::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let c: Corpus = corpus(dir.path(), 4, 400, 0);
+    let out = server.run(dir.path(), &import_args(&[]));
+    assert_exit(&out, 0);
+
+    // Roll every group back to its first batch: 20 messages confirmed, MsgSeq 20 the last.
+    let ckpt = dir.path().join("import.ckpt");
+    let mut cp: Value = serde_json::from_slice(&std::fs::read(&ckpt).unwrap()).unwrap();
+    let mut rolled_back = 0;
+    for (_, g) in cp["groups"].as_object_mut().unwrap() {
+        rolled_back += g["confirmed"].as_u64().unwrap() - 20;
+        g["confirmed"] = 20.into();
+        g["last_seq"] = 20.into();
+        g["members_done"] = 0.into();
+    }
+    std::fs::write(&ckpt, serde_json::to_vec(&cp).unwrap()).unwrap();
+
+    let out = server.run(dir.path(), &import_args(&["--resume"]));
+    assert_exit(&out, 0);
+    let r = report(dir.path());
+    assert_eq!(r.messages.skipped, 4 * 20);
+    assert_eq!(r.messages.duplicates, rolled_back);
+    assert_eq!(r.messages.imported, 0);
+    // Not one import_group_msg request was needed.
+    assert_eq!(r.requests_per_second, 0.0);
+    assert_read_back(&server, &c.messages, &BTreeSet::new()).await;
+}

@@ -1,0 +1,10 @@
+//! Integration tests of `tim-migrate`: ordering, `Random`s, checkpoints, the CLI, and end to end
+//! against the reference server.
+
+mod checkpoint;
+mod cli;
+mod e2e;
+mod prepare;
+mod random;
+mod rejects;
+mod support;

@@ -1,0 +1,109 @@
+//! `import_group_msg` (seed §2, digest §1): the message rules and the atomic store call.
+
+use tim_model::api::import_group_msg::{
+    ImportGroupMsgRequest, ImportGroupMsgResponse, ImportMsgResult,
+};
+use tim_model::validate::{self, Context, GroupSnapshot, Verdict};
+use tim_model::{ids, ErrorCode};
+
+use super::Service;
+use crate::error::ApiError;
+use crate::store::NewMessage;
+
+impl Service {
+    /// `import_group_msg` (seed §2, digest §1).
+    pub fn import_group_msg(
+        &self,
+        req: ImportGroupMsgRequest,
+    ) -> Result<ImportGroupMsgResponse, ApiError> {
+        let limits = &self.config.limits;
+        let _guard = self.lock(&req.group_id);
+        let record = if ids::check_group_id(&req.group_id).is_ok() {
+            self.store.group(&req.group_id)?
+        } else {
+            None
+        };
+        let snapshot = record.as_ref().map(|g| GroupSnapshot {
+            group_type: g.group_type.clone(),
+            create_time: g.create_time,
+            last_msg_time: g.last_msg_time,
+        });
+        // Messages the store already holds (a batch re-sent after a lost reply) are answered with
+        // their original sequence numbers, whatever their times look like now.
+        let candidates: Vec<Option<(u32, i64)>> = req
+            .msg_list
+            .iter()
+            .map(|m| Some((u32::try_from(m.random?).ok()?, m.send_time)))
+            .collect();
+        let duplicates = match &record {
+            Some(_) if candidates.iter().any(Option::is_some) => {
+                self.store
+                    .find_duplicates(&req.group_id, &candidates, limits.dedup_window_secs)?
+            }
+            _ => Vec::new(),
+        };
+        let problems = validate::validate_import(
+            &req,
+            Context {
+                limits,
+                group: snapshot.as_ref(),
+                restricted_words: &self.config.restricted_words,
+                now: self.clock.now(),
+                duplicates: &duplicates,
+            },
+        );
+        let outcomes = match validate::verdict(&problems, req.msg_list.len(), limits) {
+            Verdict::Reject { code, info } => return Err(ApiError::Rejected { code, info }),
+            Verdict::Accept { outcomes } => outcomes,
+        };
+        let mut to_store = Vec::with_capacity(req.msg_list.len());
+        for ((msg, outcome), candidate) in req.msg_list.iter().zip(&outcomes).zip(&candidates) {
+            if outcome.is_some() {
+                continue;
+            }
+            let body_json = serde_json::to_string(&msg.msg_body)
+                .map_err(|e| ApiError::Internal(format!("cannot encode MsgBody: {e}")))?;
+            // `candidates` holds the supplied Random of every message (validation checked its range).
+            let (random, random_supplied) = match candidate {
+                Some((r, _)) => (*r, true),
+                None => (self.random_u32(), false),
+            };
+            to_store.push(NewMessage {
+                from_account: msg.from_account.clone(),
+                send_time: msg.send_time,
+                random,
+                random_supplied,
+                body_json,
+                cloud_custom_data: msg.cloud_custom_data.clone(),
+            });
+        }
+        let stored =
+            self.store
+                .import_messages(&req.group_id, &to_store, limits.dedup_window_secs)?;
+        let mut stored = stored.into_iter();
+        let mut results = Vec::with_capacity(req.msg_list.len());
+        for (msg, outcome) in req.msg_list.iter().zip(outcomes) {
+            results.push(match outcome {
+                Some(code) => ImportMsgResult {
+                    result: code,
+                    msg_seq: 0,
+                    msg_time: msg.send_time,
+                },
+                None => {
+                    let s = stored.next().ok_or_else(|| {
+                        ApiError::Internal("store returned too few outcomes".into())
+                    })?;
+                    ImportMsgResult {
+                        result: ErrorCode::OK,
+                        msg_seq: s.msg_seq,
+                        msg_time: s.msg_time,
+                    }
+                }
+            });
+        }
+        tracing::debug!(group_id = %req.group_id, batch = results.len(), "messages imported");
+        Ok(ImportGroupMsgResponse {
+            import_msg_result: results,
+        })
+    }
+}
