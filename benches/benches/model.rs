@@ -10,7 +10,8 @@ use tim_model::api::import_group_msg::ImportGroupMsgRequest;
 use tim_model::validate::{validate_import, verdict, Context, Verdict};
 use tim_model::{decode_json, Edition};
 
-/// (a) a 20-message seed batch and (b) a 7-message current batch: decode, validate, verdict.
+/// (a) a 20-message seed batch and (b) a 7-message current batch: decode, validate, verdict,
+/// each next to a `serde_json::Value` parse of the same bytes as the baseline.
 fn decode_validate_verdict(c: &mut Criterion) {
     let mut g = c.benchmark_group("import_group_msg/decode_validate_verdict");
     for edition in [Edition::Seed, Edition::Current] {
@@ -38,6 +39,13 @@ fn decode_validate_verdict(c: &mut Criterion) {
         g.throughput(Throughput::Bytes(body.len() as u64));
         let id = format!("{edition}_{}msgs_{}B", limits.msgs_per_request, body.len());
         g.bench_function(id, |b| b.iter(|| run(black_box(&body))));
+        // Baseline: a plain `Value` parse of the same bytes, so the ratio reads from one run.
+        g.bench_function(format!("{edition}_value_parse_baseline"), |b| {
+            b.iter(|| {
+                serde_json::from_slice::<serde_json::Value>(black_box(&body))
+                    .expect("bench batch parses")
+            })
+        });
     }
     g.finish();
 }

@@ -33,6 +33,7 @@ fn config() -> ServerConfig {
         admins: [DEV_ADMIN.to_owned()].into(),
         secret_key: SecretKey::new(DEV_SECRET_KEY),
         data: DataLocation::Memory,
+        durability: Default::default(),
         limits,
         restricted_words: vec!["forbidden".into()],
         dev_defaults: Vec::new(),

@@ -35,6 +35,9 @@ impl DecodeError {
 /// JSON text is UTF-8 (RFC 8259 §8.1): an invalid sequence anywhere, also inside a value `T`
 /// ignores, is a syntax error. The whole body is checked once up front; serde_json's `str` reader
 /// then skips its own per-string check, so valid bodies pay nothing extra.
+///
+/// The body is decoded without path tracking first; only a body that fails is decoded again
+/// with [`serde_path_to_error`] to find the path, so valid bodies do not pay for it.
 pub fn decode_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {
     let text = std::str::from_utf8(bytes).map_err(|e| {
         DecodeError::Syntax(format!(
@@ -42,6 +45,14 @@ pub fn decode_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> 
             e.valid_up_to()
         ))
     })?;
+    match serde_json::from_str(text) {
+        Ok(value) => Ok(value),
+        Err(_) => decode_with_path(text),
+    }
+}
+
+/// [`decode_json`] with path tracking: the error of a failing body, with its JSON path.
+fn decode_with_path<T: DeserializeOwned>(text: &str) -> Result<T, DecodeError> {
     let mut de = serde_json::Deserializer::from_str(text);
     let value = match serde_path_to_error::deserialize::<_, T>(&mut de) {
         Ok(v) => v,

@@ -11,6 +11,8 @@ use tim_model::edition::FailureScope;
 use tim_model::usersig::SecretKey;
 use tim_model::{Edition, Limits};
 
+pub use crate::store::sqlite::Durability;
+
 /// Development SDKAppID used when none is configured.
 pub const DEV_SDKAPPID: u64 = 1_400_000_000;
 /// Development admin used when none is configured.
@@ -46,6 +48,11 @@ pub struct Args {
     /// SQLite data file of the embedded store.
     #[arg(long, env = "TIM_DATA", conflicts_with = "memory")]
     pub data: Option<PathBuf>,
+    /// When a SQLite commit counts as done: `full` (default) fsyncs every commit, so acknowledged
+    /// messages survive a power loss; `normal` fsyncs only at checkpoints: faster, survives a
+    /// killed process but may lose the last acknowledged commits on an OS crash or power loss.
+    #[arg(long, env = "TIM_DURABILITY", value_enum)]
+    pub durability: Option<Durability>,
     /// Keep everything in memory (lost on exit). `TIM_MEMORY` takes 1/0, true/false, yes/no, on/off.
     #[arg(long, env = "TIM_MEMORY", value_parser = clap::builder::BoolishValueParser::new())]
     pub memory: bool,
@@ -121,6 +128,8 @@ pub struct FileConfig {
     pub secret_key: Option<String>,
     /// See [`Args::data`].
     pub data: Option<PathBuf>,
+    /// See [`Args::durability`].
+    pub durability: Option<Durability>,
     /// See [`Args::memory`].
     pub memory: Option<bool>,
     /// See [`Args::edition`].
@@ -193,6 +202,8 @@ pub struct ServerConfig {
     pub secret_key: SecretKey,
     /// Store location.
     pub data: DataLocation,
+    /// Commit durability of the SQLite store (ignored in memory).
+    pub durability: Durability,
     /// Limits in force (edition plus overrides).
     pub limits: Limits,
     /// Restricted words.
@@ -256,6 +267,7 @@ impl ServerConfig {
             admins,
             secret_key,
             data,
+            durability: args.durability.or(file.durability).unwrap_or_default(),
             limits,
             restricted_words,
             dev_defaults,
@@ -268,4 +280,38 @@ fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read config file {}", path.display()))?;
     toml::from_str(&text).with_context(|| format!("config file {} is not valid", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resolve(args: &[&str], toml: Option<&str>) -> ServerConfig {
+        let dir = tempfile::tempdir().unwrap();
+        let mut all = vec!["tim-server"];
+        all.extend_from_slice(args);
+        let path = dir.path().join("tim.toml");
+        let path_str = path.to_str().unwrap().to_owned();
+        if let Some(text) = toml {
+            std::fs::write(&path, text).unwrap();
+            all.extend(["--config", &path_str]);
+        }
+        ServerConfig::resolve(Args::try_parse_from(all).unwrap()).unwrap()
+    }
+
+    /// `full` unless asked otherwise; the flag beats the file.
+    #[test]
+    fn durability_defaults_to_full_and_flag_beats_file() {
+        assert_eq!(resolve(&[], None).durability, Durability::Full);
+        let file = Some("durability = \"normal\"\n");
+        assert_eq!(resolve(&[], file).durability, Durability::Normal);
+        assert_eq!(
+            resolve(&["--durability", "full"], file).durability,
+            Durability::Full
+        );
+        assert_eq!(
+            resolve(&["--durability", "normal"], None).durability,
+            Durability::Normal
+        );
+    }
 }

@@ -17,19 +17,19 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use clock::{Clock, SystemClock};
-use config::{DataLocation, ServerConfig};
+use config::{DataLocation, Durability, ServerConfig};
 use gateway::{AppCredentials, Gateway};
 use service::{Service, ServiceConfig};
 use store::memory::MemoryStore;
 use store::sqlite::SqliteStore;
 use store::Store;
 
-/// Opens the store a configuration names.
-pub fn open_store(data: &DataLocation) -> anyhow::Result<Arc<dyn Store>> {
+/// Opens the store a configuration names (`durability` applies to a SQLite file).
+pub fn open_store(data: &DataLocation, durability: Durability) -> anyhow::Result<Arc<dyn Store>> {
     Ok(match data {
         DataLocation::Memory => Arc::new(MemoryStore::new()),
         DataLocation::File(path) => Arc::new(
-            SqliteStore::open(path)
+            SqliteStore::open_with(path, durability)
                 .map_err(|e| anyhow::anyhow!("cannot open data file {}: {e}", path.display()))?,
         ),
     })
@@ -73,7 +73,7 @@ pub async fn serve(
     on_listening: impl FnOnce(SocketAddr),
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let store = open_store(&config.data)?;
+    let store = open_store(&config.data, config.durability)?;
     let router = app(&config, store, Arc::new(SystemClock), None);
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

@@ -28,7 +28,11 @@ fn main() -> anyhow::Result<()> {
         );
     }
     match &config.data {
-        DataLocation::File(p) => tracing::info!(data = %p.display(), "embedded SQLite store"),
+        DataLocation::File(p) => tracing::info!(
+            data = %p.display(),
+            durability = %config.durability,
+            "embedded SQLite store"
+        ),
         DataLocation::Memory => tracing::info!("in-memory store (data is lost on exit)"),
     }
     tracing::info!(edition = %config.limits.edition, rate_limit = ?config.limits.requests_per_second, "limits");

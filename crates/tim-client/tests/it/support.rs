@@ -42,6 +42,7 @@ impl Server {
                 Some(d) => DataLocation::File(d.path().join("tim.db")),
                 None => DataLocation::Memory,
             },
+            durability: Default::default(),
             limits,
             restricted_words: vec![FORBIDDEN.to_owned()],
             dev_defaults: Vec::new(),

@@ -42,6 +42,7 @@ impl Server {
             admins: [DEV_ADMIN.to_owned()].into(),
             secret_key: SecretKey::new(DEV_SECRET_KEY),
             data: DataLocation::File(data.path().join("tim.db")),
+            durability: Default::default(),
             limits: Edition::Seed.limits(),
             restricted_words: vec!["forbidden".into()],
             dev_defaults: Vec::new(),

@@ -35,7 +35,7 @@ use crate::error::ApiError;
 use crate::store::{GroupRecord, Store};
 
 /// Number of lock stripes for per-group serialization.
-const LOCK_STRIPES: usize = 64;
+const LOCK_STRIPES: usize = 1024;
 
 /// Settings of the service.
 #[derive(Debug, Clone)]

@@ -1,18 +1,21 @@
-//! The durable backend: one SQLite file in WAL mode, one transaction per call.
+//! The durable backend: one SQLite file in WAL mode, with group commit.
 //!
-//! Every [`Store`] method locks the single connection, opens one transaction (`IMMEDIATE` for
-//! writes, so the write lock is taken up front; deferred for reads), runs cached statements and
-//! commits. With `synchronous=FULL` a returned `Ok` means the commit reached the disk; an `Err`
-//! rolls the transaction back, so nothing of the call is kept.
+//! Write calls go to one writer thread, which commits every call waiting at that moment in one
+//! `IMMEDIATE` transaction, each call inside its own savepoint: a call that fails is rolled back
+//! to its savepoint alone, and the others commit. Callers are answered only after the commit
+//! returned, so with `synchronous=FULL` (the default [`Durability`]) a returned `Ok` means the
+//! call reached the disk, and an `Err` means nothing of the call is kept. Reads run in their own
+//! deferred transaction on a pool of read connections and do not wait for the writer.
 //!
 //! The schema version lives in `PRAGMA user_version`; [`MIGRATIONS`] are applied in order on
 //! open.
 
-use std::path::Path;
-use std::sync::{Mutex, PoisonError};
+use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Mutex, PoisonError};
 use std::time::Duration;
 
-use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
+use serde::Deserialize;
 use tim_model::api::import_group::GroupProfile;
 use tim_model::GroupType;
 
@@ -20,6 +23,12 @@ use super::{
     GroupRecord, MemberInsert, MemberRecord, NewGroup, NewMember, NewMessage, Role, Store,
     StoreError, StoreResult, StoredMessage, StoredOutcome,
 };
+
+/// Page cache of the writer connection, KiB (SQLite's default is 2 MiB): duplicate lookups and
+/// index inserts land all over the `messages_dedup` index, which outgrows the default quickly.
+const WRITER_CACHE_KIB: i64 = 64 * 1024;
+/// Bytes of the database file each connection maps instead of reading page by page.
+const MMAP_BYTES: i64 = 256 << 20;
 
 /// How long a call waits for another process holding the database lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -103,10 +112,57 @@ const SELECT_HISTORY: &str = "
     SELECT msg_seq, from_account, send_time, random, body_json, cloud_custom_data FROM messages
     WHERE group_id = ?1 AND msg_seq <= ?2 ORDER BY msg_seq DESC LIMIT ?3";
 
-/// A [`Store`] on an SQLite file: durable, one transaction per call.
+/// How a commit reaches the disk: SQLite's `synchronous` setting of the writer connection.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Durability {
+    /// `synchronous=FULL`: every commit is fsynced before it is acknowledged, so an acknowledged
+    /// call survives a process kill, an OS crash and a power loss.
+    #[default]
+    Full,
+    /// `synchronous=NORMAL`: commits are written to the WAL but fsynced only at checkpoints. An
+    /// acknowledged call survives a process kill (`SIGKILL`), but an OS crash or power loss can
+    /// lose the last acknowledged commits, after which their `MsgSeq`s are assigned again.
+    Normal,
+}
+
+impl Durability {
+    /// The value of SQLite's `synchronous` pragma.
+    pub fn pragma(self) -> &'static str {
+        match self {
+            Durability::Full => "FULL",
+            Durability::Normal => "NORMAL",
+        }
+    }
+}
+
+impl std::fmt::Display for Durability {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Durability::Full => "full",
+            Durability::Normal => "normal",
+        })
+    }
+}
+
+/// Most calls committed in one transaction by the writer.
+const MAX_GROUP_COMMIT: usize = 256;
+/// Idle read connections kept open. Opening one costs more than a read (schema parse, WAL
+/// index mapping), so the pool covers the concurrency of the blocking pool under load.
+const MAX_IDLE_READERS: usize = 64;
+
+/// A [`Store`] on an SQLite file: durable, with group commit.
+///
+/// One writer thread owns the only write connection. Write calls are sent to it and wait; it
+/// takes every call waiting at that moment, runs each in its own `SAVEPOINT` inside one
+/// transaction (a failing call rolls back to its savepoint and leaves the others alone), commits
+/// once (one fsync for all of them) and only then answers each caller. Reads use a small pool of
+/// their own connections and, in WAL mode, never wait for the writer. A private in-memory
+/// database has no second connection, so its reads go through the writer too.
 #[derive(Debug)]
 pub struct SqliteStore {
-    conn: Mutex<Connection>,
+    writer: Writer,
+    readers: Option<Readers>,
 }
 
 /// Why a call failed inside a transaction: a store-level outcome, or SQLite itself.
@@ -127,82 +183,289 @@ impl From<rusqlite::Error> for Fail {
     }
 }
 
+impl Fail {
+    fn into_store(self, op: &str) -> StoreError {
+        match self {
+            Fail::Store(e) => e,
+            Fail::Sql(e) => backend(op, &e),
+        }
+    }
+}
+
 /// Maps an SQLite error to [`StoreError::Backend`]. SQLite's messages name tables, columns and
 /// constraints, never bound values, so message bodies cannot leak into them.
 fn backend(op: &str, e: &rusqlite::Error) -> StoreError {
     StoreError::Backend(format!("sqlite {op}: {e}"))
 }
 
+/// One call queued for the writer.
+trait Job: Send {
+    /// Runs the call on the writer connection, inside the batch transaction; `true` on success.
+    fn run(&mut self, conn: &Connection) -> bool;
+    /// Answers the caller: with its own outcome, or with `failed` (why the batch did not
+    /// commit) when the call had succeeded or never ran.
+    fn reply(self: Box<Self>, failed: Option<&str>);
+}
+
+/// A [`Job`] computing a `T`.
+struct Call<T, F> {
+    op: &'static str,
+    f: Option<F>,
+    result: Option<Result<T, Fail>>,
+    answer: mpsc::SyncSender<StoreResult<T>>,
+}
+
+impl<T, F> Job for Call<T, F>
+where
+    T: Send,
+    F: FnOnce(&Connection) -> Result<T, Fail> + Send,
+{
+    fn run(&mut self, conn: &Connection) -> bool {
+        let Some(f) = self.f.take() else {
+            return false;
+        };
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(conn)))
+            .unwrap_or_else(|_| {
+                Err(Fail::Store(StoreError::Backend(format!(
+                    "sqlite {}: the call panicked",
+                    self.op
+                ))))
+            });
+        let ok = result.is_ok();
+        self.result = Some(result);
+        ok
+    }
+
+    fn reply(self: Box<Self>, failed: Option<&str>) {
+        let op = self.op;
+        let answer = match (self.result, failed) {
+            (Some(Err(e)), _) => Err(e.into_store(op)),
+            (Some(Ok(v)), None) => Ok(v),
+            (_, Some(why)) => Err(StoreError::Backend(format!("sqlite {op}: {why}"))),
+            (None, None) => Err(StoreError::Backend(format!("sqlite {op}: not run"))),
+        };
+        // The caller waits for this answer; if it is gone there is nobody left to tell.
+        let _ = self.answer.send(answer);
+    }
+}
+
+/// The writer thread and the queue into it.
+#[derive(Debug)]
+struct Writer {
+    queue: Option<mpsc::Sender<Box<dyn Job>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Writer {
+    fn start(conn: Connection) -> StoreResult<Writer> {
+        let (queue, jobs) = mpsc::channel::<Box<dyn Job>>();
+        let thread = std::thread::Builder::new()
+            .name("tim-sqlite-writer".into())
+            .spawn(move || write_loop(&conn, &jobs))
+            .map_err(|e| StoreError::Backend(format!("sqlite: cannot start the writer: {e}")))?;
+        Ok(Writer {
+            queue: Some(queue),
+            thread: Some(thread),
+        })
+    }
+
+    /// Runs `f` in the next group commit and returns its outcome once that commit is durable.
+    fn call<T, F>(&self, op: &'static str, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, Fail> + Send + 'static,
+    {
+        let (answer, reply) = mpsc::sync_channel(1);
+        let job = Box::new(Call {
+            op,
+            f: Some(f),
+            result: None,
+            answer,
+        });
+        let gone = || StoreError::Backend(format!("sqlite {op}: the writer has stopped"));
+        self.queue
+            .as_ref()
+            .ok_or_else(gone)?
+            .send(job)
+            .map_err(|_| gone())?;
+        reply.recv().map_err(|_| gone())?
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        // Closing the queue ends the loop once the queued calls are done; joining closes the file.
+        drop(self.queue.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The writer thread: takes every queued call, commits them together, answers, repeats.
+fn write_loop(conn: &Connection, jobs: &mpsc::Receiver<Box<dyn Job>>) {
+    let mut batch: Vec<Box<dyn Job>> = Vec::new();
+    while let Ok(first) = jobs.recv() {
+        batch.push(first);
+        while batch.len() < MAX_GROUP_COMMIT {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let failed = commit_batch(conn, &mut batch)
+            .err()
+            .map(|e| format!("group commit failed: {e}"));
+        if let Some(why) = &failed {
+            tracing::error!(error = %why, calls = batch.len(), "sqlite group commit failed");
+        }
+        for job in batch.drain(..) {
+            job.reply(failed.as_deref());
+        }
+    }
+}
+
+/// Runs `batch` in one transaction, each call in its own savepoint, and commits. On `Err` the
+/// whole transaction was rolled back.
+fn commit_batch(conn: &Connection, batch: &mut [Box<dyn Job>]) -> rusqlite::Result<()> {
+    let exec = |sql: &str| conn.prepare_cached(sql).and_then(|mut s| s.execute([]));
+    let mut run = || -> rusqlite::Result<()> {
+        exec("BEGIN IMMEDIATE")?;
+        for job in batch.iter_mut() {
+            exec("SAVEPOINT call")?;
+            if !job.run(conn) {
+                exec("ROLLBACK TO call")?;
+            }
+            exec("RELEASE call")?;
+        }
+        exec("COMMIT")?;
+        Ok(())
+    };
+    run().inspect_err(|_| {
+        if !conn.is_autocommit() {
+            // Nothing of the batch may stay; a failed rollback leaves it to SQLite's own recovery.
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+    })
+}
+
+/// Read connections to the database file, kept for reuse.
+#[derive(Debug)]
+struct Readers {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl Readers {
+    fn open(&self) -> rusqlite::Result<Connection> {
+        let conn = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        conn.pragma_update(None, "mmap_size", MMAP_BYTES)?;
+        conn.set_prepared_statement_cache_capacity(32);
+        Ok(conn)
+    }
+
+    /// Runs `f` in one read transaction on an idle (or new) read connection.
+    fn read<T>(&self, op: &str, f: impl FnOnce(&Connection) -> Result<T, Fail>) -> StoreResult<T> {
+        let idle = self
+            .idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
+        let mut conn = match idle {
+            Some(c) => c,
+            None => self.open().map_err(|e| backend(op, &e))?,
+        };
+        let result: Result<T, Fail> = (|| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
+            let value = f(&tx)?;
+            tx.commit()?;
+            Ok(value)
+        })();
+        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        if idle.len() < MAX_IDLE_READERS {
+            idle.push(conn);
+        }
+        drop(idle);
+        result.map_err(|e| e.into_store(op))
+    }
+}
+
 impl SqliteStore {
-    /// Opens (creating if needed) the database file at `path` and brings its schema up to date.
+    /// Opens (creating if needed) the database file at `path` with [`Durability::Full`] and
+    /// brings its schema up to date.
     pub fn open(path: &Path) -> StoreResult<Self> {
+        Self::open_with(path, Durability::Full)
+    }
+
+    /// Opens (creating if needed) the database file at `path` with `durability` and brings its
+    /// schema up to date.
+    pub fn open_with(path: &Path, durability: Durability) -> StoreResult<Self> {
         let conn = Connection::open(path).map_err(|e| backend("open", &e))?;
-        Self::init(conn, true)
+        let readers = Readers {
+            path: path.to_owned(),
+            idle: Mutex::new(Vec::new()),
+        };
+        Self::init(conn, durability, Some(readers))
     }
 
     /// Opens a private in-memory database (for tests; not durable, no WAL).
     pub fn open_in_memory() -> StoreResult<Self> {
         let conn = Connection::open_in_memory().map_err(|e| backend("open", &e))?;
-        Self::init(conn, false)
+        Self::init(conn, Durability::Full, None)
     }
 
-    fn init(mut conn: Connection, on_disk: bool) -> StoreResult<Self> {
+    fn init(
+        mut conn: Connection,
+        durability: Durability,
+        readers: Option<Readers>,
+    ) -> StoreResult<Self> {
         let configure = |conn: &Connection| -> rusqlite::Result<String> {
             conn.busy_timeout(BUSY_TIMEOUT)?;
             let mode: String =
                 conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
-            conn.pragma_update(None, "synchronous", "FULL")?;
+            conn.pragma_update(None, "synchronous", durability.pragma())?;
             conn.pragma_update(None, "foreign_keys", "ON")?;
+            conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)?;
+            conn.pragma_update(None, "mmap_size", MMAP_BYTES)?;
             conn.set_prepared_statement_cache_capacity(32);
             Ok(mode)
         };
         let mode = configure(&conn).map_err(|e| backend("configure", &e))?;
-        if on_disk && !mode.eq_ignore_ascii_case("wal") {
+        if readers.is_some() && !mode.eq_ignore_ascii_case("wal") {
             return Err(StoreError::Backend(format!(
                 "sqlite configure: WAL journal mode unavailable (got {mode})"
             )));
         }
         migrate(&mut conn)?;
         Ok(SqliteStore {
-            conn: Mutex::new(conn),
+            writer: Writer::start(conn)?,
+            readers,
         })
     }
 
-    /// Runs `f` in one transaction and commits it; any error rolls everything back.
-    fn run<T>(
-        &self,
-        op: &str,
-        behavior: TransactionBehavior,
-        f: impl FnOnce(&Transaction<'_>) -> Result<T, Fail>,
-    ) -> StoreResult<T> {
-        // A panic inside `f` dropped its transaction, which rolled back: the connection is still sound.
-        let mut conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
-        let result: Result<T, Fail> = (|| {
-            let tx = conn.transaction_with_behavior(behavior)?;
-            let value = f(&tx)?;
-            tx.commit()?;
-            Ok(value)
-        })();
-        result.map_err(|e| match e {
-            Fail::Store(e) => e,
-            Fail::Sql(e) => backend(op, &e),
-        })
+    /// Runs `f` in the writer's next group commit; any error rolls back all of `f`'s effects.
+    fn write<T, F>(&self, op: &'static str, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, Fail> + Send + 'static,
+    {
+        self.writer.call(op, f)
     }
 
-    fn write<T>(
-        &self,
-        op: &str,
-        f: impl FnOnce(&Transaction<'_>) -> Result<T, Fail>,
-    ) -> StoreResult<T> {
-        self.run(op, TransactionBehavior::Immediate, f)
-    }
-
-    fn read<T>(
-        &self,
-        op: &str,
-        f: impl FnOnce(&Transaction<'_>) -> Result<T, Fail>,
-    ) -> StoreResult<T> {
-        self.run(op, TransactionBehavior::Deferred, f)
+    /// Runs `f` in one read transaction (on a read connection; on the writer for in-memory).
+    fn read<T, F>(&self, op: &'static str, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, Fail> + Send + 'static,
+    {
+        match &self.readers {
+            Some(readers) => readers.read(op, f),
+            None => self.writer.call(op, f),
+        }
     }
 }
 
@@ -226,14 +489,11 @@ fn migrate(conn: &mut Connection) -> StoreResult<()> {
         tx.commit()?;
         Ok(())
     };
-    run(conn).map_err(|e| match e {
-        Fail::Store(e) => e,
-        Fail::Sql(e) => backend("migrate", &e),
-    })
+    run(conn).map_err(|e| e.into_store("migrate"))
 }
 
 /// `(next_msg_seq, msg_count, last_msg_time)` of a group, or [`StoreError::GroupNotFound`].
-fn counters(tx: &Transaction<'_>, group_id: &str) -> Result<(u64, u64, Option<i64>), Fail> {
+fn counters(tx: &Connection, group_id: &str) -> Result<(u64, u64, Option<i64>), Fail> {
     tx.prepare_cached(SELECT_GROUP_COUNTERS)?
         .query_row(params![group_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()?
@@ -280,7 +540,7 @@ impl Store for SqliteStore {
     fn create_group(&self, group: NewGroup) -> StoreResult<GroupRecord> {
         let profile_json = serde_json::to_string(&group.profile)
             .map_err(|e| StoreError::Backend(format!("cannot encode group profile: {e}")))?;
-        self.write("create_group", |tx| {
+        self.write("create_group", move |tx| {
             let inserted = tx.prepare_cached(INSERT_GROUP)?.execute(params![
                 group.group_id,
                 group.profile.group_type.as_str(),
@@ -309,10 +569,10 @@ impl Store for SqliteStore {
                 ])? as u64;
             }
             Ok(GroupRecord {
-                group_id: group.group_id.clone(),
                 group_type: group.profile.group_type.clone(),
+                group_id: group.group_id,
                 create_time: group.create_time,
-                profile: group.profile.clone(),
+                profile: group.profile,
                 next_msg_seq: 1,
                 last_msg_time: None,
                 msg_count: 0,
@@ -322,10 +582,11 @@ impl Store for SqliteStore {
     }
 
     fn group(&self, group_id: &str) -> StoreResult<Option<GroupRecord>> {
-        let row = self.read("group", |tx| {
+        let id = group_id.to_owned();
+        let row = self.read("group", move |tx| {
             let row = tx
                 .prepare_cached(SELECT_GROUP)?
-                .query_row(params![group_id], |r| {
+                .query_row(params![id], |r| {
                     Ok((
                         r.get::<_, String>(0)?,
                         r.get::<_, i64>(1)?,
@@ -372,7 +633,8 @@ impl Store for SqliteStore {
     }
 
     fn destroy_group(&self, group_id: &str) -> StoreResult<()> {
-        self.write("destroy_group", |tx| {
+        let group_id = group_id.to_owned();
+        self.write("destroy_group", move |tx| {
             // Members and messages go with the group (ON DELETE CASCADE).
             match tx
                 .prepare_cached(DELETE_GROUP)?
@@ -390,12 +652,15 @@ impl Store for SqliteStore {
         messages: &[NewMessage],
         dedup_window_secs: i64,
     ) -> StoreResult<Vec<StoredOutcome>> {
-        self.write("import_messages", |tx| {
+        let group_id = group_id.to_owned();
+        let messages = messages.to_vec();
+        self.write("import_messages", move |tx| {
+            let group_id = group_id.as_str();
             let (mut next_seq, mut msg_count, mut last_msg_time) = counters(tx, group_id)?;
             let mut find = tx.prepare_cached(FIND_DUPLICATE)?;
             let mut insert = tx.prepare_cached(INSERT_MESSAGE)?;
             let mut outcomes = Vec::with_capacity(messages.len());
-            for m in messages {
+            for m in &messages {
                 if m.random_supplied {
                     // Messages stored earlier in this call are visible here: same transaction.
                     let original = find_original(
@@ -451,11 +716,14 @@ impl Store for SqliteStore {
         candidates: &[Option<(u32, i64)>],
         dedup_window_secs: i64,
     ) -> StoreResult<Vec<bool>> {
-        self.read("find_duplicates", |tx| {
+        let group_id = group_id.to_owned();
+        let candidates = candidates.to_vec();
+        self.read("find_duplicates", move |tx| {
+            let group_id = group_id.as_str();
             counters(tx, group_id)?;
             let mut find = tx.prepare_cached(FIND_DUPLICATE)?;
             let mut found = Vec::with_capacity(candidates.len());
-            for c in candidates {
+            for c in &candidates {
                 found.push(match *c {
                     Some((random, send_time)) => {
                         find_original(&mut find, group_id, random, send_time, dedup_window_secs)?
@@ -473,11 +741,14 @@ impl Store for SqliteStore {
         group_id: &str,
         members: &[NewMember],
     ) -> StoreResult<Vec<MemberInsert>> {
-        self.write("import_members", |tx| {
+        let group_id = group_id.to_owned();
+        let members = members.to_vec();
+        self.write("import_members", move |tx| {
+            let group_id = group_id.as_str();
             let (_, msg_count, _) = counters(tx, group_id)?;
             let mut insert = tx.prepare_cached(INSERT_MEMBER)?;
             let mut outcomes = Vec::with_capacity(members.len());
-            for m in members {
+            for m in &members {
                 let unread = clamp_unread(m.unread_msg_num.unwrap_or(0), msg_count);
                 let added = insert.execute(params![
                     group_id,
@@ -497,7 +768,9 @@ impl Store for SqliteStore {
     }
 
     fn members(&self, group_id: &str) -> StoreResult<Vec<MemberRecord>> {
-        self.read("members", |tx| {
+        let group_id = group_id.to_owned();
+        self.read("members", move |tx| {
+            let group_id = group_id.as_str();
             counters(tx, group_id)?;
             let mut select = tx.prepare_cached(SELECT_MEMBERS)?;
             let mut rows = select.query(params![group_id])?;
@@ -517,7 +790,9 @@ impl Store for SqliteStore {
     }
 
     fn set_unread(&self, group_id: &str, account: &str, unread: i64) -> StoreResult<Option<u64>> {
-        self.write("set_unread", |tx| {
+        let (group_id, account) = (group_id.to_owned(), account.to_owned());
+        self.write("set_unread", move |tx| {
+            let (group_id, account) = (group_id.as_str(), account.as_str());
             let (_, msg_count, _) = counters(tx, group_id)?;
             let value = clamp_unread(unread, msg_count);
             let changed = tx
@@ -535,7 +810,9 @@ impl Store for SqliteStore {
     ) -> StoreResult<Vec<StoredMessage>> {
         let max_seq = max_seq.map_or(i64::MAX, |s| i64::try_from(s).unwrap_or(i64::MAX));
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        self.read("history", |tx| {
+        let group_id = group_id.to_owned();
+        self.read("history", move |tx| {
+            let group_id = group_id.as_str();
             counters(tx, group_id)?;
             let mut select = tx.prepare_cached(SELECT_HISTORY)?;
             let rows = select.query_map(params![group_id, max_seq, limit], |r| {
@@ -560,8 +837,8 @@ mod tests {
     /// The duplicate lookup must use the partial index, not scan the group's messages.
     #[test]
     fn dedup_lookup_uses_partial_index() {
-        let store = SqliteStore::open_in_memory().unwrap();
-        let conn = store.conn.lock().unwrap();
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap();
         let plan: Vec<String> = conn
             .prepare(&format!("EXPLAIN QUERY PLAN {FIND_DUPLICATE}"))
             .unwrap()
@@ -581,8 +858,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("tim.db");
         drop(SqliteStore::open(&path).unwrap());
-        let store = SqliteStore::open(&path).unwrap();
-        let conn = store.conn.lock().unwrap();
+        let _store = SqliteStore::open(&path).unwrap();
+        let conn = Connection::open(&path).unwrap();
         let version: i64 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
@@ -603,5 +880,111 @@ mod tests {
             matches!(err, StoreError::Backend(ref m) if m.contains("newer")),
             "{err}"
         );
+    }
+
+    /// A queued call that inserts a group row with `id`, as the writer runs it.
+    fn job(id: &str) -> (Box<dyn Job>, mpsc::Receiver<StoreResult<usize>>) {
+        let (answer, reply) = mpsc::sync_channel(1);
+        let id = id.to_owned();
+        let f = move |c: &Connection| -> Result<usize, Fail> {
+            if id == "panics" {
+                panic!("test panic");
+            }
+            Ok(c.execute(INSERT_GROUP, params![id, "Public", 0, "{}"])?)
+        };
+        let job = Box::new(Call {
+            op: "test",
+            f: Some(f),
+            result: None,
+            answer,
+        });
+        (job, reply)
+    }
+
+    fn group_ids(conn: &Connection) -> Vec<String> {
+        conn.prepare("SELECT group_id FROM groups ORDER BY group_id")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap()
+    }
+
+    /// In one group commit, a failing or panicking call is rolled back alone: the calls before
+    /// and after it commit and are answered `Ok`; it gets its own error.
+    #[test]
+    fn a_failing_call_does_not_fail_its_batch() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap();
+        // "a" twice: the second insert violates the primary key after a savepoint was taken.
+        let (jobs, replies): (Vec<_>, Vec<_>) =
+            ["a", "b", "a", "panics", "c"].into_iter().map(job).unzip();
+        let mut batch = jobs;
+        commit_batch(&conn, &mut batch).unwrap();
+        for j in batch {
+            j.reply(None);
+        }
+        let answers: Vec<_> = replies.iter().map(|r| r.recv().unwrap()).collect();
+        assert!(matches!(answers[0], Ok(1)), "{:?}", answers[0]);
+        assert!(matches!(answers[1], Ok(1)), "{:?}", answers[1]);
+        assert!(
+            matches!(&answers[2], Err(StoreError::Backend(m)) if m.contains("UNIQUE")),
+            "{:?}",
+            answers[2]
+        );
+        assert!(
+            matches!(&answers[3], Err(StoreError::Backend(m)) if m.contains("panicked")),
+            "{:?}",
+            answers[3]
+        );
+        assert!(matches!(answers[4], Ok(1)), "{:?}", answers[4]);
+        assert!(conn.is_autocommit(), "the batch transaction was closed");
+        assert_eq!(group_ids(&conn), ["a", "b", "c"]);
+    }
+
+    /// When the batch cannot commit, every call of it is answered with an error, even the
+    /// ones that had succeeded, and nothing of the batch is kept.
+    #[test]
+    fn a_failed_commit_fails_every_call() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap();
+        // A deferred foreign key makes COMMIT itself fail after every call succeeded.
+        conn.execute_batch(
+            "CREATE TABLE t (g TEXT REFERENCES groups (group_id) DEFERRABLE INITIALLY DEFERRED);
+             CREATE TRIGGER bad AFTER INSERT ON groups WHEN NEW.group_id = 'b'
+             BEGIN INSERT INTO t VALUES ('missing'); END;
+             PRAGMA foreign_keys = ON;",
+        )
+        .unwrap();
+        let (mut batch, replies): (Vec<_>, Vec<_>) = ["a", "b"].into_iter().map(job).unzip();
+        let err = commit_batch(&conn, &mut batch).unwrap_err();
+        let why = format!("group commit failed: {err}");
+        for j in batch {
+            j.reply(Some(&why));
+        }
+        for r in replies {
+            let answer = r.recv().unwrap();
+            assert!(
+                matches!(&answer, Err(StoreError::Backend(m)) if m.contains("group commit failed")),
+                "{answer:?}"
+            );
+        }
+        assert!(conn.is_autocommit());
+        assert!(group_ids(&conn).is_empty());
+    }
+
+    /// `--durability` sets the writer's `synchronous` pragma (FULL = 2, NORMAL = 1).
+    #[rstest::rstest]
+    #[case(Durability::Full, 2)]
+    #[case(Durability::Normal, 1)]
+    fn durability_sets_synchronous(#[case] durability: Durability, #[case] expected: i64) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open_with(&dir.path().join("tim.db"), durability).unwrap();
+        let got: i64 = store
+            .write("test", |c| {
+                Ok(c.pragma_query_value(None, "synchronous", |r| r.get(0))?)
+            })
+            .unwrap();
+        assert_eq!(got, expected);
     }
 }

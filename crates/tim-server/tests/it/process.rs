@@ -696,6 +696,8 @@ async fn sigterm_with_a_stalled_client_still_exits(#[case] partial: &str) {
 #[case::bad_edition_env(&[], &[("TIM_EDITION", "nope")], &["nope"])]
 #[case::zero_rate_limit(&["--rate-limit", "0"], &[], &["rate-limit", "off"])]
 #[case::bad_rate_limit(&["--rate-limit", "fast"], &[], &["fast"])]
+#[case::bad_durability(&["--durability", "fast"], &[], &["fast", "full", "normal"])]
+#[case::bad_durability_env(&[], &[("TIM_DURABILITY", "off")], &["off", "full", "normal"])]
 #[case::bad_sdkappid(&["--sdkappid", "abc"], &[], &["sdkappid", "abc"])]
 #[case::bad_listen(&["--listen", "localhost"], &[], &["listen", "localhost"])]
 #[case::data_and_memory(&["--data", "x.db", "--memory"], &[], &["--memory"])]
@@ -736,6 +738,7 @@ async fn bad_configuration_is_refused(
 #[case::unknown_limit("[limits]\nmsgs_per_requests = 3\n", "msgs_per_requests")]
 #[case::bad_edition("edition = \"nope\"\n", "nope")]
 #[case::bad_rate_limit("rate_limit = 0\n", "rate_limit")]
+#[case::bad_durability("durability = \"off\"\n", "durability")]
 #[case::not_toml("this is [not toml\n", "config.toml")]
 #[tokio::test]
 async fn bad_config_file_is_refused(#[case] text: &str, #[case] mention: &str) {

@@ -80,6 +80,7 @@ pub fn config(opts: &Opts) -> ServerConfig {
         admins: [DEV_ADMIN.to_owned(), "second_admin".to_owned()].into(),
         secret_key: SecretKey::new(DEV_SECRET_KEY),
         data: DataLocation::Memory,
+        durability: Default::default(),
         limits,
         restricted_words: opts.restricted_words.clone(),
         dev_defaults: Vec::new(),
