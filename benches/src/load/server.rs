@@ -111,14 +111,9 @@ pub fn start_reference(options: &ReferenceOptions) -> Result<RunningServer, Load
     let mut limits = options.edition.limits();
     limits.requests_per_second = options.rate_limit;
     let config = ServerConfig {
-        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        sdkappid: DEV_SDKAPPID,
-        admins: [DEV_ADMIN.to_owned()].into(),
-        secret_key: SecretKey::new(DEV_SECRET_KEY),
-        data,
         limits,
         restricted_words: options.restricted_words.clone(),
-        dev_defaults: Vec::new(),
+        ..ServerConfig::development(data)
     };
     spawn(dir, move |addr_tx, stop| async move {
         tim_server::serve(

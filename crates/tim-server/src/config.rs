@@ -213,6 +213,23 @@ pub struct ServerConfig {
 }
 
 impl ServerConfig {
+    /// The documented development app (SDKAppID [`DEV_SDKAPPID`], admin [`DEV_ADMIN`], key
+    /// [`DEV_SECRET_KEY`]) on `127.0.0.1:0` over `data`: seed edition limits, full durability, no
+    /// restricted words. For tests and embedding; adjust the public fields as needed.
+    pub fn development(data: DataLocation) -> ServerConfig {
+        ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            sdkappid: DEV_SDKAPPID,
+            admins: [DEV_ADMIN.to_owned()].into(),
+            secret_key: SecretKey::new(DEV_SECRET_KEY),
+            data,
+            durability: Durability::default(),
+            limits: Edition::default().limits(),
+            restricted_words: Vec::new(),
+            dev_defaults: Vec::new(),
+        }
+    }
+
     /// Resolves flags and environment (already in `args`) over the TOML file over defaults.
     pub fn resolve(args: Args) -> anyhow::Result<ServerConfig> {
         let file = match &args.config {

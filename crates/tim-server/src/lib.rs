@@ -84,3 +84,54 @@ pub async fn serve(
         .await?;
     Ok(())
 }
+
+/// A reference server running in this process (for tests and tools that embed it), stopped
+/// when dropped.
+#[derive(Debug)]
+pub struct EmbeddedServer {
+    addr: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl EmbeddedServer {
+    /// Starts `config` on the current tokio runtime and returns once it accepts connections.
+    pub async fn start(config: ServerConfig) -> anyhow::Result<EmbeddedServer> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let (err_tx, err_rx) = tokio::sync::oneshot::channel();
+        let task = tokio::spawn(async move {
+            let served = serve(
+                config,
+                move |addr| {
+                    let _ = tx.send(addr);
+                },
+                std::future::pending(),
+            )
+            .await;
+            if let Err(e) = served {
+                let _ = err_tx.send(e);
+            }
+        });
+        match rx.await {
+            Ok(addr) => Ok(EmbeddedServer { addr, task }),
+            Err(_) => Err(err_rx.await.unwrap_or_else(|_| {
+                anyhow::anyhow!("the embedded server stopped before listening")
+            })),
+        }
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The base URL, `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+impl Drop for EmbeddedServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

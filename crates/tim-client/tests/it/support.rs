@@ -1,6 +1,5 @@
 //! Shared helpers: a reference server on `127.0.0.1:0` with the real clock, and message builders.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use tim_client::{Client, ClientBuilder, Rate, RetryPolicy};
@@ -9,67 +8,38 @@ use tim_model::api::import_group_msg::ImportMsg;
 use tim_model::usersig::SecretKey;
 use tim_model::{Edition, GroupType, MsgElement};
 use tim_server::config::{DataLocation, ServerConfig, DEV_ADMIN, DEV_SDKAPPID, DEV_SECRET_KEY};
+use tim_server::EmbeddedServer;
 
 /// The restricted word the test servers refuse.
 pub const FORBIDDEN: &str = "forbidden";
 
-/// A reference server running in this process.
+/// A reference server running in this process (with its data directory, when durable).
 pub struct Server {
-    /// Bound address.
-    pub addr: SocketAddr,
+    server: EmbeddedServer,
     _dir: Option<tempfile::TempDir>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
 }
 
 impl Server {
     /// Starts a server of `edition` (rate limit `rate`, `None` = off), SQLite when `durable`.
     pub async fn start(edition: Edition, rate: Option<u32>, durable: bool) -> Server {
         let dir = durable.then(|| tempfile::tempdir().unwrap());
-        let mut limits = edition.limits();
-        limits.requests_per_second = rate;
-        let config = ServerConfig {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            sdkappid: DEV_SDKAPPID,
-            admins: [DEV_ADMIN.to_owned()].into(),
-            secret_key: SecretKey::new(DEV_SECRET_KEY),
-            data: match &dir {
-                Some(d) => DataLocation::File(d.path().join("tim.db")),
-                None => DataLocation::Memory,
-            },
-            durability: Default::default(),
-            limits,
-            restricted_words: vec![FORBIDDEN.to_owned()],
-            dev_defaults: Vec::new(),
+        let data = match &dir {
+            Some(d) => DataLocation::File(d.path().join("tim.db")),
+            None => DataLocation::Memory,
         };
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let task = tokio::spawn(async move {
-            tim_server::serve(
-                config,
-                move |addr| {
-                    let _ = tx.send(addr);
-                },
-                std::future::pending(),
-            )
-            .await
-            .unwrap();
-        });
-        let addr = rx.await.expect("the server starts");
+        let mut config = ServerConfig::development(data);
+        config.limits = edition.limits();
+        config.limits.requests_per_second = rate;
+        config.restricted_words = vec![FORBIDDEN.to_owned()];
         Server {
-            addr,
+            server: EmbeddedServer::start(config).await.unwrap(),
             _dir: dir,
-            task,
         }
     }
 
     /// The server's base URL.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.server.url()
     }
 }
 

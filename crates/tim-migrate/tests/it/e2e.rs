@@ -17,53 +17,28 @@ use tim_model::api::group_msg_get_simple::{GroupMsgGetSimpleRequest, HistoryMsg}
 use tim_model::usersig::SecretKey;
 use tim_model::{Edition, ErrorCode};
 use tim_server::config::{DataLocation, ServerConfig, DEV_ADMIN, DEV_SDKAPPID, DEV_SECRET_KEY};
+use tim_server::EmbeddedServer;
 
 use crate::support::{corpus, run};
 
 /// A reference server in this process: seed edition, SQLite, rate limit at the quota.
 struct Server {
     url: String,
+    _server: EmbeddedServer,
     _data: tempfile::TempDir,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
 }
 
 impl Server {
     async fn start() -> Server {
         let data = tempfile::tempdir().unwrap();
-        let config = ServerConfig {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            sdkappid: DEV_SDKAPPID,
-            admins: [DEV_ADMIN.to_owned()].into(),
-            secret_key: SecretKey::new(DEV_SECRET_KEY),
-            data: DataLocation::File(data.path().join("tim.db")),
-            durability: Default::default(),
-            limits: Edition::Seed.limits(),
-            restricted_words: vec!["forbidden".into()],
-            dev_defaults: Vec::new(),
-        };
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let task = tokio::spawn(async move {
-            tim_server::serve(
-                config,
-                move |addr| {
-                    let _ = tx.send(addr);
-                },
-                std::future::pending(),
-            )
-            .await
-            .unwrap();
-        });
-        let addr = rx.await.expect("the server starts");
+        let mut config = ServerConfig::development(DataLocation::File(data.path().join("tim.db")));
+        config.limits = Edition::Seed.limits();
+        config.restricted_words = vec!["forbidden".into()];
+        let server = EmbeddedServer::start(config).await.unwrap();
         Server {
-            url: format!("http://{addr}"),
+            url: server.url(),
+            _server: server,
             _data: data,
-            task,
         }
     }
 
