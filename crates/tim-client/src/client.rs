@@ -1,296 +1,50 @@
-//! The client: builder, the typed calls of every endpoint, and the one request loop (pacing,
-//! signing, sending, decoding, retrying) they share.
+//! The client: the typed calls of every endpoint, and the one request loop (pacing, signing,
+//! sending, decoding, retrying) they share. Built by [`crate::ClientBuilder`].
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
 
 use serde::de::DeserializeOwned;
-use serde::Serialize;
 use tim_model::api::create_group::CreateGroupRequest;
 use tim_model::api::destroy_group::DestroyGroupRequest;
 use tim_model::api::get_group_info::{GetGroupInfoRequest, GroupBaseInfo, ResponseFilter};
 use tim_model::api::group_msg_get_simple::GroupMsgGetSimpleRequest;
-use tim_model::api::import_group::{GroupIdResponse, GroupProfile, ImportGroupRequest};
+use tim_model::api::import_group::{GroupIdResponse, ImportGroupRequest};
 use tim_model::api::import_group_member::ImportGroupMemberRequest;
 use tim_model::api::import_group_msg::ImportGroupMsgRequest;
 use tim_model::api::set_unread_msg_num::SetUnreadMsgNumRequest;
 use tim_model::api::ApiRequest;
-use tim_model::usersig::SecretKey;
-use tim_model::{
-    ActionStatus, Command, CommonQuery, Edition, Envelope, ErrorClass, ErrorCode, Limits, Region,
-    Response,
-};
+use tim_model::{Command, CommonQuery, ErrorClass, ErrorCode, Limits, Response};
 use tracing::{debug, info};
 
-use crate::auth::{Credentials, Signer, DEFAULT_USERSIG_TTL_SECS};
+use crate::auth::Signer;
+use crate::builder::ClientBuilder;
 use crate::error::{redact, snippet, Error};
 use crate::pace::Pacer;
+use crate::resend::{AfterResend, Plan, Resend, WantedGroup};
+use crate::response::{api_error, decode_response, into_body};
 use crate::retry::{disposition, Disposition, RetryPolicy};
+use crate::stats::{Stats, StatsSnapshot};
 
-/// How fast the client may call each API.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Rate {
-    /// The edition's quota (seed 100/s, current 200/s): the default.
-    #[default]
-    Quota,
-    /// This many requests per second per API.
-    PerSecond(u32),
-    /// No pacing (for servers whose limiter is off, such as a local reference server in tests).
-    Unlimited,
-}
-
-/// Builds a [`Client`].
-#[derive(Debug, Clone)]
-pub struct ClientBuilder {
-    base_url: Option<String>,
-    sdkappid: Option<u64>,
-    identifier: Option<String>,
-    credentials: Option<Credentials>,
-    usersig_ttl: u64,
-    limits: Limits,
-    rate: Rate,
-    retry: RetryPolicy,
-    timeout: Duration,
-    connect_timeout: Duration,
-}
-
-impl Default for ClientBuilder {
-    fn default() -> Self {
-        ClientBuilder {
-            base_url: None,
-            sdkappid: None,
-            identifier: None,
-            credentials: None,
-            usersig_ttl: DEFAULT_USERSIG_TTL_SECS,
-            limits: Edition::default().limits(),
-            rate: Rate::Quota,
-            retry: RetryPolicy::default(),
-            timeout: Duration::from_secs(30),
-            connect_timeout: Duration::from_secs(10),
-        }
-    }
-}
-
-/// A configuration the builder cannot turn into a client.
-#[derive(Debug, thiserror::Error)]
-pub enum BuildError {
-    /// A required setting is missing.
-    #[error("missing {0}: set it on the builder")]
-    Missing(&'static str),
-    /// The base URL is not an absolute http(s) URL.
-    #[error("invalid base URL {url:?}: {reason}")]
-    BadUrl {
-        /// The URL given.
-        url: String,
-        /// Why it is refused.
-        reason: String,
-    },
-    /// The HTTP stack could not be set up.
-    #[error("cannot set up the HTTP client")]
-    Http(#[source] reqwest::Error),
-    /// A pacing rate of 0 requests per second (it would never send; [`Rate::Unlimited`] turns
-    /// pacing off).
-    #[error(
-        "a rate of 0 requests per second would never send; use Rate::Unlimited to turn pacing off"
-    )]
-    ZeroRate,
-}
-
-impl ClientBuilder {
-    /// The server's base URL, e.g. `https://console.tim.qq.com` or `http://127.0.0.1:8080`.
-    pub fn base_url(mut self, url: impl Into<String>) -> Self {
-        self.base_url = Some(url.into());
-        self
-    }
-
-    /// Tencent's REST host of `region` (HTTPS).
-    pub fn region(self, region: Region) -> Self {
-        self.base_url(region.base_url())
-    }
-
-    /// The app's SDKAppID.
-    pub fn sdkappid(mut self, sdkappid: u64) -> Self {
-        self.sdkappid = Some(sdkappid);
-        self
-    }
-
-    /// The app admin account every call is made as.
-    pub fn identifier(mut self, identifier: impl Into<String>) -> Self {
-        self.identifier = Some(identifier.into());
-        self
-    }
-
-    /// Sign UserSigs with the app's secret key; they are cached and renewed before they expire.
-    pub fn secret_key(mut self, key: SecretKey) -> Self {
-        self.credentials = Some(Credentials::SecretKey(key));
-        self
-    }
-
-    /// Use a fixed UserSig (never renewed).
-    pub fn usersig(mut self, usersig: impl Into<String>) -> Self {
-        self.credentials = Some(Credentials::FixedUserSig(usersig.into()));
-        self
-    }
-
-    /// Validity of the UserSigs made from the secret key (default one day).
-    pub fn usersig_ttl(mut self, ttl: Duration) -> Self {
-        self.usersig_ttl = ttl.as_secs();
-        self
-    }
-
-    /// The edition whose limits the client follows (batch size, quota).
-    pub fn edition(mut self, edition: Edition) -> Self {
-        self.limits = edition.limits();
-        self
-    }
-
-    /// Limits overriding the edition's (e.g. a raised quota granted by ticket).
-    pub fn limits(mut self, limits: Limits) -> Self {
-        self.limits = limits;
-        self
-    }
-
-    /// Pacing per API (default: the edition's quota).
-    pub fn rate(mut self, rate: Rate) -> Self {
-        self.rate = rate;
-        self
-    }
-
-    /// Retry policy.
-    pub fn retry(mut self, retry: RetryPolicy) -> Self {
-        self.retry = retry;
-        self
-    }
-
-    /// Timeout of one attempt, from sending to the end of the body (default 30 s).
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
-        self
-    }
-
-    /// Connect timeout (default 10 s).
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = timeout;
-        self
-    }
-
-    /// Builds the client.
-    pub fn build(self) -> Result<Client, BuildError> {
-        let base_url = self
-            .base_url
-            .ok_or(BuildError::Missing("base URL or region"))?;
-        let base_url = base_url.trim_end_matches('/').to_owned();
-        let parsed = reqwest::Url::parse(&base_url).map_err(|e| BuildError::BadUrl {
-            url: base_url.clone(),
-            reason: e.to_string(),
-        })?;
-        if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
-            return Err(BuildError::BadUrl {
-                url: base_url,
-                reason: "expected http:// or https:// and a host".into(),
-            });
-        }
-        let sdkappid = self.sdkappid.ok_or(BuildError::Missing("sdkappid"))?;
-        let identifier = self.identifier.ok_or(BuildError::Missing("identifier"))?;
-        let credentials = self
-            .credentials
-            .ok_or(BuildError::Missing("secret key or UserSig"))?;
-        let per_second = match self.rate {
-            Rate::Quota => self.limits.requests_per_second,
-            Rate::PerSecond(n) => Some(n),
-            Rate::Unlimited => None,
-        };
-        if per_second == Some(0) {
-            return Err(BuildError::ZeroRate);
-        }
-        let http = reqwest::Client::builder()
-            .timeout(self.timeout)
-            // A redirect would turn the POST into a GET without its body (301/302) or re-send it
-            // elsewhere (307/308); the API never redirects, so report it as an HTTP status instead.
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(self.connect_timeout)
-            .pool_max_idle_per_host(256)
-            .user_agent(concat!("tim-client/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(BuildError::Http)?;
-        Ok(Client {
-            inner: Arc::new(Inner {
-                http,
-                base_url,
-                sdkappid,
-                signer: Signer::new(sdkappid, identifier, credentials, self.usersig_ttl),
-                pacer: Pacer::new(per_second),
-                per_second,
-                limits: self.limits,
-                retry: self.retry,
-                stats: Stats::default(),
-            }),
-        })
-    }
-}
-
-/// Counters of what the client sent, for progress displays and reports.
-#[derive(Debug, Default)]
-pub struct Stats {
-    requests: AtomicU64,
-    by_command: [AtomicU64; Command::ALL.len()],
-    retries: AtomicU64,
-    rate_limited: AtomicU64,
-}
-
-/// A copy of [`Stats`] at one moment.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct StatsSnapshot {
-    /// HTTP requests sent (every attempt counts).
-    pub requests: u64,
-    /// Attempts that were retries.
-    pub retries: u64,
-    /// Answers that were rate-limit errors (60007 and its kin).
-    pub rate_limited: u64,
-    /// Requests sent per command, in the order of [`Command::ALL`].
-    pub by_command: [u64; Command::ALL.len()],
-}
-
-impl StatsSnapshot {
-    /// Requests sent to `command` (every attempt counts).
-    pub fn requests_for(&self, command: Command) -> u64 {
-        Command::ALL
-            .iter()
-            .position(|c| *c == command)
-            .map_or(0, |i| self.by_command[i])
-    }
-}
-
-impl Stats {
-    fn snapshot(&self) -> StatsSnapshot {
-        StatsSnapshot {
-            requests: self.requests.load(Ordering::Relaxed),
-            retries: self.retries.load(Ordering::Relaxed),
-            rate_limited: self.rate_limited.load(Ordering::Relaxed),
-            by_command: std::array::from_fn(|i| self.by_command[i].load(Ordering::Relaxed)),
-        }
-    }
-}
-
-struct Inner {
-    http: reqwest::Client,
-    base_url: String,
-    sdkappid: u64,
-    signer: Signer,
-    pacer: Pacer,
-    per_second: Option<u32>,
-    limits: Limits,
-    retry: RetryPolicy,
-    stats: Stats,
+pub(crate) struct Inner {
+    pub(crate) http: reqwest::Client,
+    pub(crate) base_url: String,
+    pub(crate) sdkappid: u64,
+    pub(crate) signer: Signer,
+    pub(crate) pacer: Pacer,
+    pub(crate) per_second: Option<u32>,
+    pub(crate) limits: Limits,
+    pub(crate) retry: RetryPolicy,
+    pub(crate) stats: Stats,
 }
 
 /// An async client of the `group_open_http_svc` APIs. Cheap to clone; clones share the HTTP
 /// connection pool, the UserSig cache, the pacing limiters and the counters.
 #[derive(Clone)]
 pub struct Client {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
 impl fmt::Debug for Client {
@@ -656,86 +410,6 @@ impl Client {
     }
 }
 
-/// Whether a request may be sent again after an attempt that may have reached the server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Resend {
-    /// A second copy has no further effect (reads, idempotent writes, imports with fixed
-    /// `Random`s, group imports with a `GroupId`).
-    Safe,
-    /// A second copy could be applied too: never re-sent after an attempt that may have been.
-    Never,
-}
-
-/// What a re-sent request's failure may really mean.
-#[derive(Debug)]
-enum AfterResend {
-    /// Take the answer as it is.
-    AsIs,
-    /// 10021/10025 (ID in use): the lost attempt may have made the group; confirm it.
-    ConfirmGroup(WantedGroup),
-    /// 10010 (no such group): the lost attempt dismissed it.
-    GoneIsDone,
-}
-
-/// The group an `import_group`/`create_group` with a `GroupId` asked for.
-#[derive(Debug)]
-struct WantedGroup {
-    group_id: String,
-    name: String,
-    create_time: Option<i64>,
-}
-
-/// How a request is retried, from its command and body (the typed request, decoded again).
-#[derive(Debug)]
-struct Plan {
-    resend: Resend,
-    after_resend: AfterResend,
-}
-
-impl Plan {
-    fn of(command: Command, body: &[u8]) -> Plan {
-        let safe = |after_resend| Plan {
-            resend: Resend::Safe,
-            after_resend,
-        };
-        let never = Plan {
-            resend: Resend::Never,
-            after_resend: AfterResend::AsIs,
-        };
-        let group = |profile: GroupProfile, create_time| match profile.group_id {
-            Some(group_id) => safe(AfterResend::ConfirmGroup(WantedGroup {
-                group_id,
-                name: profile.name,
-                create_time,
-            })),
-            None => Plan {
-                resend: Resend::Never,
-                after_resend: AfterResend::AsIs,
-            },
-        };
-        match command {
-            Command::ImportGroupMsg => {
-                match serde_json::from_slice::<ImportGroupMsgRequest>(body) {
-                    Ok(req) if req.msg_list.iter().all(|m| m.random.is_some()) => {
-                        safe(AfterResend::AsIs)
-                    }
-                    _ => never,
-                }
-            }
-            Command::ImportGroup => match serde_json::from_slice::<ImportGroupRequest>(body) {
-                Ok(req) => group(req.profile, req.create_time),
-                Err(_) => never,
-            },
-            Command::CreateGroup => match serde_json::from_slice::<CreateGroupRequest>(body) {
-                Ok(req) => group(req.profile, None),
-                Err(_) => never,
-            },
-            Command::DestroyGroup => safe(AfterResend::GoneIsDone),
-            _ => safe(AfterResend::AsIs),
-        }
-    }
-}
-
 /// The outcome of [`Client::send_with_retries`].
 struct Sent<T> {
     result: Result<Response<T>, Error>,
@@ -756,103 +430,5 @@ pub(crate) fn only_base_fields(fields: &GroupBaseInfo) -> ResponseFilter {
         app_defined_data_filter_group: Some(Vec::new()),
         app_defined_data_filter_group_member: Some(Vec::new()),
         ..ResponseFilter::default()
-    }
-}
-
-/// Decodes an answer body tolerantly: unknown fields are ignored, `ErrorInfo` and `RequestId` may
-/// be absent, and the API fields default when a failure omits them. An envelope that lacks
-/// `ActionStatus` (it follows from `ErrorCode`), spells it in another case, carries `ErrorCode`
-/// as a string of digits, or lacks `ErrorCode` while `ActionStatus` is `OK` is read as what it
-/// means.
-pub fn decode_response<T: DeserializeOwned>(
-    command: Command,
-    bytes: &[u8],
-) -> Result<Response<T>, Error> {
-    serde_json::from_slice::<Response<T>>(bytes).or_else(|source| {
-        lenient(bytes)
-            .and_then(|v| serde_json::from_value::<Response<T>>(v).ok())
-            .ok_or_else(|| Error::Decode {
-                command,
-                snippet: snippet(bytes),
-                source,
-            })
-    })
-}
-
-/// The envelope's wire names, from the model: (`ActionStatus`, `ErrorCode`).
-fn envelope_names() -> &'static (String, String) {
-    static NAMES: OnceLock<(String, String)> = OnceLock::new();
-    NAMES.get_or_init(|| {
-        let status = serde_json::to_value(ActionStatus::Fail).unwrap_or_default();
-        let code = serde_json::to_value(ErrorCode(1)).unwrap_or_default();
-        let mut names = (String::new(), String::new());
-        if let Ok(serde_json::Value::Object(map)) =
-            serde_json::to_value(Envelope::fail(ErrorCode(1), ""))
-        {
-            for (k, v) in map {
-                if v == status {
-                    names.0 = k;
-                } else if v == code {
-                    names.1 = k;
-                }
-            }
-        }
-        names
-    })
-}
-
-/// `bytes` as a JSON object with its envelope repaired, or `None` when it cannot be.
-fn lenient(bytes: &[u8]) -> Option<serde_json::Value> {
-    use serde_json::Value;
-    let mut value: Value = serde_json::from_slice(bytes).ok()?;
-    let map = value.as_object_mut()?;
-    let (status_key, code_key) = envelope_names();
-    let ok = serde_json::to_value(ActionStatus::Ok).ok()?;
-    let fail = serde_json::to_value(ActionStatus::Fail).ok()?;
-    if let Some(Value::String(s)) = map.get(code_key) {
-        let code: u32 = s.trim().parse().ok()?;
-        map.insert(code_key.clone(), Value::from(code));
-    }
-    if let Some(Value::String(s)) = map.get(status_key) {
-        for canonical in [&ok, &fail] {
-            if canonical
-                .as_str()
-                .is_some_and(|c| c.eq_ignore_ascii_case(s))
-            {
-                map.insert(status_key.clone(), canonical.clone());
-                break;
-            }
-        }
-    }
-    match (map.get(status_key).cloned(), map.get(code_key)) {
-        (None, Some(code)) => {
-            let status = if code.as_u64() == Some(0) { ok } else { fail };
-            map.insert(status_key.clone(), status);
-        }
-        (Some(status), None) if status == ok => {
-            map.insert(code_key.clone(), Value::from(0));
-        }
-        _ => {}
-    }
-    Some(value)
-}
-
-fn api_error<T>(command: Command, resp: &Response<T>) -> Error {
-    let code = resp.envelope.error_code;
-    Error::Api {
-        command,
-        code,
-        info: resp.envelope.error_info.clone(),
-        class: code.class(),
-        request_id: resp.envelope.request_id.clone(),
-    }
-}
-
-/// The API fields of a successful answer, or the answer's error.
-pub(crate) fn into_body<T>(command: Command, resp: Response<T>) -> Result<T, Error> {
-    if resp.envelope.is_ok() {
-        Ok(resp.body)
-    } else {
-        Err(api_error(command, &resp))
     }
 }

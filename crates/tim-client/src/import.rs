@@ -13,8 +13,9 @@ use tim_model::{Command, ErrorCode};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use crate::client::{into_body, only_base_fields, Client};
+use crate::client::{only_base_fields, Client};
 use crate::error::Error;
+use crate::response::into_body;
 
 /// What happened to one message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

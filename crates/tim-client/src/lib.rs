@@ -37,14 +37,21 @@
 //! ```
 
 mod auth;
+mod builder;
 mod client;
 mod error;
 mod import;
 mod pace;
+mod resend;
+mod response;
 mod retry;
+mod stats;
 
 pub use auth::{Credentials, DEFAULT_USERSIG_TTL_SECS};
-pub use client::{decode_response, BuildError, Client, ClientBuilder, Rate, StatsSnapshot};
+pub use builder::{BuildError, ClientBuilder, Rate};
+pub use client::Client;
 pub use error::{Error, SNIPPET_CHARS};
 pub use import::{GroupCursor, GroupResult, MsgOutcome};
+pub use response::decode_response;
 pub use retry::RetryPolicy;
+pub use stats::StatsSnapshot;
