@@ -1,0 +1,238 @@
+//! Phase 2: the messages, many groups at once, one batch in flight per group, each group
+//! continuing after what the checkpoint confirmed (reconciled with the server on `--resume`).
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use tim_client::{Error as ClientError, GroupCursor, MsgOutcome};
+use tim_model::ErrorCode;
+use tokio::task::JoinSet;
+use tracing::{info, warn};
+use tracing_indicatif::span_ext::IndicatifSpanExt;
+
+use super::state::{group_scoped, Run};
+use super::ImportError;
+use crate::prepare::{GroupSlice, Prepared};
+
+pub(super) async fn import_messages(
+    run: &Arc<Run>,
+    prepared: &Prepared,
+    concurrency: usize,
+) -> Result<(), ImportError> {
+    let permits = Arc::new(tokio::sync::Semaphore::new(concurrency));
+    let mut tasks = JoinSet::new();
+    let mut first_error = None;
+    // Groups are started as others finish, so only `concurrency` group files are open at once.
+    let mut pending = prepared.groups().iter();
+    loop {
+        while tasks.len() < concurrency {
+            let Some(slice) = pending.next() else { break };
+            let confirmed = run
+                .lock()
+                .checkpoint
+                .groups
+                .get(&slice.group_id)
+                .map_or(0, |g| g.confirmed);
+            // Every message the checkpoint confirms counts as skipped, whole groups included.
+            if confirmed > 0 {
+                run.lock().report.messages.skipped += confirmed.min(slice.count);
+                run.bar.pb_inc(confirmed.min(slice.count));
+            }
+            if confirmed >= slice.count {
+                continue;
+            }
+            let reader = match prepared.read_group(slice, confirmed) {
+                Ok(r) => r,
+                Err(e) => {
+                    first_error.get_or_insert(ImportError::Prepare(e));
+                    continue;
+                }
+            };
+            tasks.spawn(import_one_group(
+                Arc::clone(run),
+                slice.clone(),
+                reader,
+                Arc::clone(&permits),
+            ));
+        }
+        match tasks.join_next().await {
+            None => break,
+            Some(Ok(Err(e))) => {
+                run.stop.store(true, Ordering::Relaxed);
+                first_error.get_or_insert(e);
+            }
+            Some(_) => {}
+        }
+    }
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+async fn import_one_group(
+    run: Arc<Run>,
+    slice: GroupSlice,
+    mut reader: crate::prepare::GroupReader,
+    permits: Arc<tokio::sync::Semaphore>,
+) -> Result<(), ImportError> {
+    let _permit = permits.acquire_owned().await;
+    let batch_size = run.client.limits().msgs_per_request.max(1);
+    let mut cursor = GroupCursor::new(slice.group_id.clone());
+    let mut stored = match stored_since_checkpoint(&run, &slice.group_id, &mut cursor).await {
+        Ok(stored) => stored,
+        Err(e) => {
+            run.fail(e);
+            return Ok(());
+        }
+    };
+    loop {
+        if run.stopping() {
+            return Ok(());
+        }
+        let mut batch = Vec::with_capacity(batch_size);
+        for m in reader.by_ref().take(batch_size) {
+            batch.push(m?);
+        }
+        if batch.is_empty() {
+            return Ok(());
+        }
+        // Messages the server stored after the last checkpoint save are not sent again.
+        let known: Vec<Option<MsgOutcome>> = batch
+            .iter()
+            .map(|p| {
+                let random = p.msg.random.unwrap_or_default() as u32;
+                stored
+                    .remove(&random)
+                    .map(|(msg_seq, msg_time)| MsgOutcome::Duplicate { msg_seq, msg_time })
+            })
+            .collect();
+        let msgs: Vec<_> = batch
+            .iter()
+            .zip(&known)
+            .filter(|(_, k)| k.is_none())
+            .map(|(p, _)| p.msg.clone())
+            .collect();
+        let sent = if msgs.is_empty() {
+            Ok(Vec::new())
+        } else {
+            run.client.import_batch(&mut cursor, &msgs).await
+        };
+        let outcomes: Vec<MsgOutcome> = match sent {
+            Ok(o) => {
+                let mut fresh = o.into_iter();
+                known
+                    .into_iter()
+                    .map(|k| k.or_else(|| fresh.next()))
+                    .collect::<Option<Vec<_>>>()
+                    .expect("import_batch returns one outcome per message sent")
+            }
+            Err(e) if group_scoped(&e) => {
+                // The group itself is refused (missing, wrong type, bad ID): every remaining
+                // message of it is rejected with that code.
+                let code = e.code().unwrap_or(ErrorCode::INVALID_PARAMETER);
+                let reason = e.to_string();
+                warn!(group_id = %slice.group_id, error = %e, "group refused; its messages go to the rejects file");
+                let mut rest = batch;
+                for m in reader.by_ref() {
+                    rest.push(m?);
+                }
+                let mut s = run.lock();
+                for p in &rest {
+                    s.reject(
+                        &run.messages_file,
+                        p.line,
+                        &slice.group_id,
+                        code,
+                        &reason,
+                        &p.raw,
+                    )?;
+                }
+                let n = rest.len() as u64;
+                let g = s.checkpoint.group_mut(&slice.group_id);
+                g.confirmed += n;
+                g.rejected += n;
+                s.report.messages.rejected += n;
+                s.dirty = true;
+                drop(s);
+                run.bar.pb_inc(n);
+                return Ok(());
+            }
+            Err(e) => {
+                run.fail(e);
+                return Ok(());
+            }
+        };
+        let mut s = run.lock();
+        for (p, o) in batch.iter().zip(&outcomes) {
+            match o {
+                MsgOutcome::Imported { .. } => s.report.messages.imported += 1,
+                MsgOutcome::Duplicate { .. } => s.report.messages.duplicates += 1,
+                MsgOutcome::Rejected { code, reason } => {
+                    s.report.messages.rejected += 1;
+                    s.reject(
+                        &run.messages_file,
+                        p.line,
+                        &slice.group_id,
+                        *code,
+                        reason,
+                        &p.raw,
+                    )?;
+                }
+            }
+        }
+        let n = batch.len() as u64;
+        let rejected = outcomes
+            .iter()
+            .filter(|o| matches!(o, MsgOutcome::Rejected { .. }))
+            .count() as u64;
+        let last_seq = outcomes.iter().filter_map(MsgOutcome::msg_seq).max();
+        let g = s.checkpoint.group_mut(&slice.group_id);
+        g.confirmed += n;
+        g.rejected += rejected;
+        if let Some(seq) = last_seq {
+            g.last_seq = Some(g.last_seq.map_or(seq, |l| l.max(seq)));
+        }
+        s.dirty = true;
+        drop(s);
+        run.bar.pb_inc(n);
+    }
+}
+
+/// On a resumed group, the messages the server holds beyond the checkpoint's `last_seq`, by
+/// `Random`: confirmed by the server after the last checkpoint save (the importer died in
+/// between). They are counted as duplicates without being sent again, so a resume does not rely on
+/// the server's 5-minute duplicate window (which Tencent may measure in wall-clock time, digest Q6).
+/// Also sets the cursor to the group's `NextMsgSeq`.
+async fn stored_since_checkpoint(
+    run: &Run,
+    group_id: &str,
+    cursor: &mut GroupCursor,
+) -> Result<HashMap<u32, (u64, i64)>, ClientError> {
+    let progress = run.lock().checkpoint.groups.get(group_id).cloned();
+    let Some(progress) = progress.filter(|g| g.confirmed > 0) else {
+        return Ok(HashMap::new());
+    };
+    let next_seq = match run.client.next_msg_seq(group_id).await {
+        Ok(n) => n,
+        // A group refused as a whole is handled by the first batch, like on a fresh run.
+        Err(e) if group_scoped(&e) => return Ok(HashMap::new()),
+        Err(e) => return Err(e),
+    };
+    cursor.next_seq = Some(next_seq);
+    let last_seq = progress.last_seq.unwrap_or(0);
+    if next_seq <= last_seq + 1 {
+        return Ok(HashMap::new());
+    }
+    let history = crate::verify::read_history_after(&run.client, group_id, last_seq).await?;
+    info!(
+        group_id,
+        messages = history.len(),
+        "the server holds messages confirmed after the last checkpoint save; they are not sent again"
+    );
+    Ok(history
+        .into_iter()
+        .map(|m| (m.msg_random, (m.msg_seq, m.msg_time_stamp)))
+        .collect())
+}

@@ -1,0 +1,116 @@
+//! The state every task of a running import shares: checkpoint, rejects file, report, stop flag.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+
+use tim_client::{Client, Error as ClientError};
+use tim_model::{ErrorClass, ErrorCode};
+use tracing::Span;
+
+use super::ImportError;
+use crate::checkpoint::Checkpoint;
+use crate::rejects::{Reject, RejectsWriter};
+use crate::report::ImportReport;
+
+/// Shared state of a running import.
+pub(super) struct Shared {
+    pub(super) checkpoint: Checkpoint,
+    pub(super) rejects: Option<RejectsWriter>,
+    /// The rejects file as the user named it, for error messages.
+    pub(super) rejects_path: String,
+    pub(super) report: ImportReport,
+    pub(super) dirty: bool,
+    pub(super) fatal: Option<ClientError>,
+}
+
+impl Shared {
+    /// Writes a rejected line to the rejects file, if there is one.
+    pub(super) fn reject(
+        &mut self,
+        file: &str,
+        line: u64,
+        group_id: &str,
+        code: ErrorCode,
+        reason: &str,
+        raw: &str,
+    ) -> Result<(), ImportError> {
+        if let Some(w) = self.rejects.as_mut() {
+            w.write(&Reject {
+                file: file.to_owned(),
+                line,
+                group_id: group_id.to_owned(),
+                code: code.0,
+                reason: reason.to_owned(),
+                input: raw.to_owned(),
+            })
+            .map_err(|source| ImportError::Io {
+                what: "rejects file",
+                path: self.rejects_path.clone(),
+                source,
+            })?;
+        }
+        Ok(())
+    }
+}
+
+pub(super) struct Run {
+    pub(super) client: Client,
+    pub(super) shared: Mutex<Shared>,
+    pub(super) stop: AtomicBool,
+    pub(super) checkpoint_path: std::path::PathBuf,
+    pub(super) messages_file: String,
+    pub(super) members_file: String,
+    pub(super) bar: Span,
+}
+
+impl Run {
+    pub(super) fn lock(&self) -> std::sync::MutexGuard<'_, Shared> {
+        self.shared.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(super) fn stopping(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+
+    /// Records an error after which nothing more can be sent, and stops every task.
+    pub(super) fn fail(&self, err: ClientError) {
+        let mut s = self.lock();
+        if s.fatal.is_none() {
+            s.fatal = Some(err);
+        }
+        self.stop.store(true, Ordering::Relaxed);
+    }
+
+    /// Syncs the rejects file, then writes the checkpoint (if anything changed).
+    pub(super) fn save(&self) -> Result<(), ImportError> {
+        let snapshot = {
+            let mut s = self.lock();
+            if !s.dirty {
+                return Ok(());
+            }
+            if let Some(r) = s.rejects.as_mut() {
+                r.sync().map_err(|source| ImportError::Io {
+                    what: "rejects file",
+                    path: s.rejects_path.clone(),
+                    source,
+                })?;
+            }
+            s.dirty = false;
+            s.checkpoint.clone()
+        };
+        snapshot.save(&self.checkpoint_path)?;
+        Ok(())
+    }
+}
+
+/// Whether an API error concerns only this group (its messages are rejected, the import goes on),
+/// as opposed to the whole import (credentials, permissions, an unreachable target).
+pub(super) fn group_scoped(err: &ClientError) -> bool {
+    matches!(
+        err,
+        ClientError::Api {
+            class: ErrorClass::Caller,
+            ..
+        }
+    ) || matches!(err, ClientError::Api { code, .. } if *code == ErrorCode::PERMISSION_DENIED)
+}
