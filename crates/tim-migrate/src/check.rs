@@ -232,6 +232,30 @@ struct Unknown {
     count: u64,
 }
 
+impl Unknown {
+    /// The problem reported once per unknown group, at the first line that names it.
+    fn problem(
+        &self,
+        input: InputKind,
+        file: &str,
+        gid: &str,
+        groups_file: Option<&str>,
+    ) -> CheckProblem {
+        problem(
+            input,
+            file,
+            self.first_line,
+            "GroupId",
+            format!(
+                "group {gid:?} is not in the groups file {}; {} line(s) name it, this is the first",
+                groups_file.unwrap_or_default(),
+                self.count
+            ),
+            Some("add the group to the groups file or correct the GroupId"),
+        )
+    }
+}
+
 fn problem(
     input: InputKind,
     file: &str,
@@ -480,18 +504,7 @@ pub fn run(paths: &input::InputPaths, opts: &CheckOptions) -> Result<CheckReport
         Ok(())
     })?;
     for (gid, u) in &unknown {
-        out.push(problem(
-            InputKind::Messages,
-            &msg_file,
-            u.first_line,
-            "GroupId",
-            format!(
-                "group {gid:?} is not in the groups file {}; {} line(s) name it, this is the first",
-                groups_file.as_deref().unwrap_or_default(),
-                u.count
-            ),
-            Some("add the group to the groups file or correct the GroupId"),
-        ));
+        out.push(u.problem(InputKind::Messages, &msg_file, gid, groups_file.as_deref()));
     }
     if let Some(map) = &groups {
         let gfile = groups_file.as_deref().unwrap_or_default();
@@ -619,18 +632,7 @@ pub fn run(paths: &input::InputPaths, opts: &CheckOptions) -> Result<CheckReport
             }
         }
         for (gid, u) in &unknown_m {
-            out.push(problem(
-                InputKind::Members,
-                &file,
-                u.first_line,
-                "GroupId",
-                format!(
-                    "group {gid:?} is not in the groups file {}; {} line(s) name it, this is the first",
-                    groups_file.as_deref().unwrap_or_default(),
-                    u.count
-                ),
-                Some("add the group to the groups file or correct the GroupId"),
-            ));
+            out.push(u.problem(InputKind::Members, &file, gid, groups_file.as_deref()));
         }
     }
 
