@@ -233,6 +233,17 @@ struct Unknown {
 }
 
 impl Unknown {
+    /// Counts one more line naming the unknown group `group_id` (the first one is remembered).
+    fn note(unknown: &mut BTreeMap<String, Unknown>, group_id: &str, line: u64) {
+        unknown
+            .entry(group_id.to_owned())
+            .or_insert(Unknown {
+                first_line: line,
+                count: 0,
+            })
+            .count += 1;
+    }
+
     /// The problem reported once per unknown group, at the first line that names it.
     fn problem(
         &self,
@@ -453,15 +464,7 @@ pub fn run(paths: &input::InputPaths, opts: &CheckOptions) -> Result<CheckReport
         let mut snapshot = fallback.clone();
         if let Some(map) = &groups {
             match map.get(&m.group_id) {
-                None => {
-                    unknown
-                        .entry(m.group_id.clone())
-                        .or_insert(Unknown {
-                            first_line: rec.line,
-                            count: 0,
-                        })
-                        .count += 1;
-                }
+                None => Unknown::note(&mut unknown, &m.group_id, rec.line),
                 Some(g) => {
                     if g.importable {
                         snapshot.group_type = g.group_type.clone();
@@ -603,13 +606,7 @@ pub fn run(paths: &input::InputPaths, opts: &CheckOptions) -> Result<CheckReport
                 Some(map) => match map.get(&m.group_id) {
                     Some(g) => g.create_time,
                     None => {
-                        unknown_m
-                            .entry(m.group_id.clone())
-                            .or_insert(Unknown {
-                                first_line: rec.line,
-                                count: 0,
-                            })
-                            .count += 1;
+                        Unknown::note(&mut unknown_m, &m.group_id, rec.line);
                         None
                     }
                 },

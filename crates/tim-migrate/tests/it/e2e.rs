@@ -91,7 +91,7 @@ impl Server {
     }
 }
 
-/// The arguments of `import` (or, with `verb`, another command) for the corpus in the current directory.
+/// The input flags of every command, for the corpus in the current directory.
 const INPUT: [&str; 6] = [
     "--messages",
     "messages.jsonl",
