@@ -1,0 +1,471 @@
+//! Checks: expectations (`expect`, `should`, readings), the automatic invariants of every
+//! response and every `import_group_msg` answer, and the comparisons behind `readback` and
+//! `group_info`. Pure functions over JSON; the HTTP side is in `run.rs`.
+
+use serde_json::{json, Value};
+
+use crate::case::{Expectation, RESULTS_FIELD};
+use crate::clause::{auto, Strength};
+use crate::ledger::{Ledger, LedgerEntry};
+use crate::target::Reply;
+use crate::verdict::Failure;
+
+/// A mismatch found while comparing an expected value with an actual one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mismatch {
+    /// JSON path of the mismatch.
+    pub path: String,
+    /// What was expected there.
+    pub expected: Value,
+    /// What was there (`None`: absent).
+    pub actual: Option<Value>,
+}
+
+impl Mismatch {
+    fn describe(&self) -> String {
+        match &self.actual {
+            Some(a) => format!("{}: expected {}, got {a}", self.path, self.expected),
+            None => format!("{}: expected {}, absent", self.path, self.expected),
+        }
+    }
+}
+
+/// Compares `expected` with `actual`: objects as subsets (extra fields and key order ignored),
+/// arrays element-wise with the same length, numbers numerically, and a list against a scalar
+/// as "any of".
+pub fn match_value(expected: &Value, actual: Option<&Value>, path: &str, out: &mut Vec<Mismatch>) {
+    let miss = |out: &mut Vec<Mismatch>| {
+        out.push(Mismatch {
+            path: path.to_owned(),
+            expected: expected.clone(),
+            actual: actual.cloned(),
+        })
+    };
+    let Some(actual) = actual else {
+        return miss(out);
+    };
+    match (expected, actual) {
+        (Value::Object(e), Value::Object(_)) => {
+            for (k, x) in e {
+                match_value(x, actual.get(k), &join(path, k), out);
+            }
+        }
+        (Value::Array(e), Value::Array(a)) => {
+            if e.len() != a.len() {
+                return miss(out);
+            }
+            for (i, (x, y)) in e.iter().zip(a).enumerate() {
+                match_value(x, Some(y), &format!("{path}[{i}]"), out);
+            }
+        }
+        (Value::Array(e), scalar) => {
+            if !e.iter().any(|x| scalar_eq(x, scalar)) {
+                miss(out)
+            }
+        }
+        (e, a) => {
+            if !scalar_eq(e, a) {
+                miss(out)
+            }
+        }
+    }
+}
+
+fn scalar_eq(e: &Value, a: &Value) -> bool {
+    match (e, a) {
+        (Value::Number(x), Value::Number(y)) => match (x.as_i64(), y.as_i64()) {
+            (Some(x), Some(y)) => x == y,
+            _ => x.as_f64() == y.as_f64(),
+        },
+        _ => e == a,
+    }
+}
+
+fn join(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+/// The mismatches of a response against an expectation (`stored` is judged by the caller).
+pub fn expectation_mismatches(exp: &Expectation, reply: &Reply) -> Vec<Mismatch> {
+    let mut out = Vec::new();
+    if let Some(h) = exp.http {
+        if h != reply.http {
+            out.push(Mismatch {
+                path: "http".into(),
+                expected: json!(h),
+                actual: Some(json!(reply.http)),
+            });
+        }
+    }
+    for (k, v) in &exp.fields {
+        match_value(v, reply.body.get(k), k, &mut out);
+    }
+    if let Some(sub) = &exp.error_info_contains {
+        let info = reply.body.get("ErrorInfo").and_then(Value::as_str);
+        if !info.is_some_and(|i| i.contains(sub.as_str())) {
+            out.push(Mismatch {
+                path: "ErrorInfo".into(),
+                expected: json!(format!("… {sub} …")),
+                actual: reply.body.get("ErrorInfo").cloned(),
+            });
+        }
+    }
+    out
+}
+
+/// Turns mismatches into failures of `clause` at `strength`.
+pub fn failures(
+    mismatches: &[Mismatch],
+    clause: &str,
+    strength: Strength,
+    at: &str,
+) -> Vec<Failure> {
+    mismatches
+        .iter()
+        .map(|m| Failure {
+            clause: clause.to_owned(),
+            strength,
+            at: at.to_owned(),
+            message: m.describe(),
+            expected: Some(m.expected.clone()),
+            actual: m.actual.clone(),
+        })
+        .collect()
+}
+
+fn failure(
+    clause: &str,
+    at: &str,
+    message: String,
+    expected: Option<Value>,
+    actual: Option<Value>,
+) -> Failure {
+    Failure {
+        clause: clause.to_owned(),
+        strength: Strength::Must,
+        at: at.to_owned(),
+        message,
+        expected,
+        actual,
+    }
+}
+
+/// GW-HTTP-200 and GW-ENVELOPE on any response: HTTP 200 (unless the step expects another
+/// status), a JSON object with `ActionStatus` OK|FAIL and an integer `ErrorCode`, OK iff 0.
+pub fn envelope(reply: &Reply, expected_http: u16, at: &str) -> Vec<Failure> {
+    let mut out = Vec::new();
+    if expected_http == 200 && reply.http != 200 {
+        out.push(failure(
+            auto::HTTP_200,
+            at,
+            format!("HTTP status {} instead of 200", reply.http),
+            Some(json!(200)),
+            Some(json!(reply.http)),
+        ));
+    }
+    if expected_http != 200 {
+        return out;
+    }
+    let status = reply.body.get("ActionStatus").and_then(Value::as_str);
+    let code = reply.body.get("ErrorCode").and_then(Value::as_i64);
+    let problem = if !reply.is_json || !reply.body.is_object() {
+        Some("the body is not a JSON object".to_owned())
+    } else {
+        match (status, code) {
+            (Some("OK"), Some(0)) | (Some("FAIL"), Some(1..)) => None,
+            (Some(s), Some(c)) if s == "OK" || s == "FAIL" => Some(format!(
+                "ActionStatus {s} does not agree with ErrorCode {c}"
+            )),
+            (Some(s), _) if s != "OK" && s != "FAIL" => {
+                Some(format!("ActionStatus {s:?} is neither OK nor FAIL"))
+            }
+            (None, _) => Some("ActionStatus is missing".to_owned()),
+            _ => Some("ErrorCode is missing or not an integer".to_owned()),
+        }
+    };
+    if let Some(p) = problem {
+        out.push(failure(
+            auto::ENVELOPE,
+            at,
+            p,
+            None,
+            Some(reply.body.clone()),
+        ));
+    }
+    out
+}
+
+/// Whether a reply is an OK envelope.
+pub fn is_ok(reply: &Reply) -> bool {
+    reply.body.get("ErrorCode").and_then(Value::as_i64) == Some(0)
+}
+
+/// The automatic invariants of an OK `import_group_msg` answer to `msgs` (conf-spec.md,
+/// "Ledger and automatic invariants"); new messages are recorded in `ledger` under `alias`.
+pub fn import_invariants(
+    msgs: &[Value],
+    reply: &Reply,
+    alias: &str,
+    ledger: &mut Ledger,
+    at: &str,
+) -> Vec<Failure> {
+    let mut out = Vec::new();
+    let results = reply
+        .body
+        .get(RESULTS_FIELD)
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    if results.len() != msgs.len() {
+        out.push(failure(
+            auto::ONE_PER_MSG,
+            at,
+            format!(
+                "{} messages sent, {} ImportMsgResult entries",
+                msgs.len(),
+                results.len()
+            ),
+            Some(json!(msgs.len())),
+            Some(json!(results.len())),
+        ));
+        return out;
+    }
+    for (i, (m, r)) in msgs.iter().zip(&results).enumerate() {
+        if r.get("Result").and_then(Value::as_i64) != Some(0) {
+            continue;
+        }
+        let Some(seq) = r.get("MsgSeq").and_then(Value::as_u64) else {
+            out.push(failure(
+                auto::SEQ_CONTIGUOUS,
+                at,
+                format!("ImportMsgResult[{i}].MsgSeq is missing"),
+                None,
+                Some(r.clone()),
+            ));
+            continue;
+        };
+        if ledger.has_seq(alias, seq) {
+            continue; // a duplicate answered with the original's MsgSeq
+        }
+        let want = ledger.next_seq(alias);
+        if seq != want {
+            out.push(failure(
+                auto::SEQ_CONTIGUOUS,
+                at,
+                format!("ImportMsgResult[{i}].MsgSeq is {seq}, expected {want} (previous + 1)"),
+                Some(json!(want)),
+                Some(json!(seq)),
+            ));
+        }
+        let send_time = m
+            .get("SendTime")
+            .and_then(Value::as_i64)
+            .unwrap_or_default();
+        let msg_time = r.get("MsgTime").and_then(Value::as_i64);
+        if msg_time != Some(send_time) {
+            out.push(failure(
+                auto::MSGTIME,
+                at,
+                format!("ImportMsgResult[{i}].MsgTime differs from the SendTime sent"),
+                Some(json!(send_time)),
+                r.get("MsgTime").cloned(),
+            ));
+        }
+        ledger.record(
+            alias,
+            LedgerEntry {
+                seq,
+                from: m
+                    .get("From_Account")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned(),
+                send_time,
+                random: m.get("Random").and_then(Value::as_i64),
+                body: m.get("MsgBody").cloned().unwrap_or(Value::Null),
+            },
+        );
+    }
+    out
+}
+
+/// READ-EQUALS-SENT: `history` (as read, newest first) against the ledger of `alias`;
+/// `count` overrides the expected number of messages.
+pub fn readback(
+    history: &[Value],
+    ledger: &Ledger,
+    alias: &str,
+    count: Option<usize>,
+    at: &str,
+) -> Vec<Failure> {
+    let clause = auto::READ_EQUALS_SENT;
+    let mut out = Vec::new();
+    let seqs: Vec<Option<u64>> = history
+        .iter()
+        .map(|m| m.get("MsgSeq").and_then(Value::as_u64))
+        .collect();
+    if seqs
+        .windows(2)
+        .any(|w| !matches!((w[0], w[1]), (Some(a), Some(b)) if a > b))
+    {
+        out.push(failure(
+            clause,
+            at,
+            "read-back is not newest first by MsgSeq".into(),
+            None,
+            Some(json!(seqs)),
+        ));
+    }
+    let entries = ledger.entries(alias);
+    let want = count.unwrap_or(entries.len());
+    if history.len() != want {
+        out.push(failure(
+            clause,
+            at,
+            format!(
+                "read-back holds {} messages, expected {want}",
+                history.len()
+            ),
+            Some(json!(entries.iter().map(|e| e.seq).collect::<Vec<_>>())),
+            Some(json!(seqs)),
+        ));
+        if count.is_none() {
+            return out;
+        }
+    }
+    for m in history.iter().rev() {
+        let seq = m.get("MsgSeq").and_then(Value::as_u64);
+        let Some(e) = entries.iter().find(|e| Some(e.seq) == seq) else {
+            if count.is_none() {
+                out.push(failure(
+                    clause,
+                    at,
+                    format!("read-back has MsgSeq {seq:?} that was never confirmed"),
+                    None,
+                    Some(m.clone()),
+                ));
+            }
+            continue;
+        };
+        let mut mism = Vec::new();
+        let p = format!("MsgSeq {}", e.seq);
+        match_value(
+            &json!(e.from),
+            m.get("From_Account"),
+            &format!("{p}.From_Account"),
+            &mut mism,
+        );
+        match_value(
+            &json!(e.send_time),
+            m.get("MsgTimeStamp"),
+            &format!("{p}.MsgTimeStamp"),
+            &mut mism,
+        );
+        if m.get("MsgBody") != Some(&e.body) {
+            mism.push(Mismatch {
+                path: format!("{p}.MsgBody"),
+                expected: e.body.clone(),
+                actual: m.get("MsgBody").cloned(),
+            });
+        }
+        if let Some(r) = e.random {
+            match_value(
+                &json!(r),
+                m.get("MsgRandom"),
+                &format!("{p}.MsgRandom"),
+                &mut mism,
+            );
+        }
+        out.extend(failures(&mism, clause, Strength::Must, at));
+    }
+    out
+}
+
+/// The mismatches of a `get_group_info` entry against a `group_info` expectation: group fields
+/// as subsets, `members` matched by `Member_Account`.
+pub fn group_info_mismatches(exp: &Expectation, group: &Value) -> Vec<Mismatch> {
+    let mut out = Vec::new();
+    for (k, v) in &exp.fields {
+        match_value(v, group.get(k), k, &mut out);
+    }
+    if let Some(members) = &exp.members {
+        let list = group
+            .get("MemberList")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        for m in members {
+            let acct = m.get("Member_Account");
+            let path = format!(
+                "MemberList[{}]",
+                acct.map(Value::to_string).unwrap_or_default()
+            );
+            let found = list.iter().find(|x| x.get("Member_Account") == acct);
+            match_value(m, found, &path, &mut out);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reply(v: Value) -> Reply {
+        Reply {
+            http: 200,
+            body: v,
+            is_json: true,
+        }
+    }
+
+    #[test]
+    fn subset_and_any_of() {
+        let mut out = Vec::new();
+        match_value(
+            &json!({"a": 1, "b": [10004, 10007]}),
+            Some(&json!({"a": 1.0, "b": 10007, "c": 3})),
+            "",
+            &mut out,
+        );
+        assert!(out.is_empty(), "{out:?}");
+        match_value(
+            &json!([{"Result": 0}]),
+            Some(&json!([{"Result": 0}, {"Result": 0}])),
+            "r",
+            &mut out,
+        );
+        assert_eq!(out.len(), 1);
+    }
+
+    #[test]
+    fn invariants_catch_gaps_and_times() {
+        let msgs = vec![
+            json!({"From_Account": "a", "SendTime": 10, "MsgBody": []}),
+            json!({"From_Account": "a", "SendTime": 11, "MsgBody": []}),
+        ];
+        let mut ledger = Ledger::default();
+        let ok = reply(
+            json!({"ActionStatus": "OK", "ErrorCode": 0, "ImportMsgResult": [
+            {"Result": 0, "MsgSeq": 1, "MsgTime": 10}, {"Result": 0, "MsgSeq": 2, "MsgTime": 11}]}),
+        );
+        assert!(import_invariants(&msgs, &ok, "g", &mut ledger, "s").is_empty());
+        let gap = reply(
+            json!({"ActionStatus": "OK", "ErrorCode": 0, "ImportMsgResult": [
+            {"Result": 0, "MsgSeq": 4, "MsgTime": 10}, {"Result": 0, "MsgSeq": 5, "MsgTime": 12}]}),
+        );
+        let f = import_invariants(&msgs, &gap, "g", &mut ledger, "s");
+        let clauses: Vec<_> = f.iter().map(|f| f.clause.as_str()).collect();
+        assert_eq!(clauses, [auto::SEQ_CONTIGUOUS, auto::MSGTIME]);
+        assert!(!envelope(
+            &reply(json!({"ActionStatus": "OK", "ErrorCode": 5})),
+            200,
+            "s"
+        )
+        .is_empty());
+    }
+}

@@ -1,0 +1,239 @@
+//! Redaction of transcripts: deterministic and identity-keeping (conf-spec.md). Group IDs become
+//! `[group:g]` (or `[group#1]` when the target chose them), run-derived accounts `[user:a]`, times
+//! the anchor that produced them (`[now-3600]`, `[g.create+60]`) or `[time]`, usersigs
+//! `[usersig]`, `RequestId` `[request-id]`, server-generated `MsgRandom` `[random#1]`. The same
+//! run twice gives the same transcript.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::{Map, Value};
+use tim_model::envelope::query;
+
+use crate::report::{Exchange, ExchangeKind};
+use crate::target::{Body, Reply, Request};
+use crate::template::Vars;
+
+/// Keys whose integer values are Unix times.
+const TIME_KEYS: &[&str] = &[
+    "SendTime",
+    "MsgTime",
+    "CreateTime",
+    "JoinTime",
+    "MsgTimeStamp",
+    "LastMsgTime",
+    "LastInfoTime",
+    "LastSendMsgTime",
+    "ShutUpUntil",
+];
+
+/// Per-case redaction state (numbering of server-generated values).
+#[derive(Debug, Default, Clone)]
+pub struct Redactor {
+    randoms: BTreeMap<i64, usize>,
+    secrets: BTreeSet<String>,
+}
+
+impl Redactor {
+    /// Remembers a secret (a usersig) that must never appear in output.
+    pub fn hide(&mut self, secret: &str) {
+        if secret.len() >= 8 {
+            self.secrets.insert(secret.to_owned());
+        }
+    }
+
+    /// The redacted exchange of `req` and `reply`.
+    pub fn exchange(
+        &mut self,
+        vars: &Vars,
+        kind: ExchangeKind,
+        req: &Request,
+        reply: &Reply,
+    ) -> Exchange {
+        let query = self.query(vars, &req.query);
+        let path = if query.is_empty() {
+            req.path.clone()
+        } else {
+            format!("{}?{query}", req.path)
+        };
+        let (body, body_text) = match &req.body {
+            Body::Json(v) => {
+                let v = self.value(vars, v, None);
+                let text = v.to_string();
+                (v, text)
+            }
+            Body::Raw(s) => {
+                let s = self.text(vars, s);
+                (Value::String(s.clone()), s)
+            }
+        };
+        let response = self.value(vars, &reply.body, None);
+        let curl_query = path.replace(
+            &format!("{}=[usersig]", query::USERSIG),
+            &format!("{}=$TIM_USERSIG", query::USERSIG),
+        );
+        let curl = format!(
+            "curl -sS -X {} \"$TIM_TARGET{}\" -H 'content-type: application/json' --data-raw {}",
+            req.method,
+            curl_query.replace('"', "%22"),
+            shell_quote(&body_text)
+        );
+        Exchange {
+            kind,
+            method: req.method.clone(),
+            path,
+            body,
+            http: reply.http,
+            response,
+            curl,
+        }
+    }
+
+    /// The redacted query string.
+    pub fn query(&mut self, vars: &Vars, q: &[(String, String)]) -> String {
+        q.iter()
+            .map(|(k, v)| {
+                let v = match k.as_str() {
+                    query::USERSIG if !v.is_empty() => "[usersig]".to_owned(),
+                    query::RANDOM if v.parse::<u64>().is_ok() => "[random]".to_owned(),
+                    _ => self.text(vars, v),
+                };
+                format!("{k}={v}")
+            })
+            .collect::<Vec<_>>()
+            .join("&")
+    }
+
+    /// Redacts a JSON value; `key` is the object key it sits under.
+    pub fn value(&mut self, vars: &Vars, v: &Value, key: Option<&str>) -> Value {
+        match v {
+            Value::Object(o) => {
+                let mut out = Map::new();
+                for (k, x) in o {
+                    out.insert(k.clone(), self.value(vars, x, Some(k)));
+                }
+                Value::Object(out)
+            }
+            Value::Array(a) => Value::Array(a.iter().map(|x| self.value(vars, x, key)).collect()),
+            Value::String(s) => match key {
+                Some("RequestId") => Value::String("[request-id]".into()),
+                _ => Value::String(self.text(vars, s)),
+            },
+            Value::Number(n) => match (key, n.as_i64()) {
+                (Some(k), Some(t)) if TIME_KEYS.contains(&k) && t != 0 => {
+                    Value::String(time_label(vars, t))
+                }
+                (Some("MsgRandom"), Some(r)) if !sent_random(vars, r) => {
+                    let next = self.randoms.len() + 1;
+                    let n = *self.randoms.entry(r).or_insert(next);
+                    Value::String(format!("[random#{n}]"))
+                }
+                _ => v.clone(),
+            },
+            other => other.clone(),
+        }
+    }
+
+    /// Redacts a text: secrets, group IDs, accounts and ten-digit times inside it.
+    pub fn text(&mut self, vars: &Vars, s: &str) -> String {
+        let mut out = s.to_owned();
+        for secret in &self.secrets {
+            if out.contains(secret.as_str()) {
+                out = out.replace(secret.as_str(), "[usersig]");
+            }
+        }
+        let mut names: Vec<(String, String)> = Vec::new();
+        let mut server = 0;
+        for (alias, g) in &vars.groups {
+            let label = if g.server_assigned {
+                server += 1;
+                format!("[group#{server}]")
+            } else {
+                format!("[group:{alias}]")
+            };
+            names.push((g.id.clone(), label));
+        }
+        for (name, acct) in &vars.users {
+            names.push((acct.clone(), format!("[user:{name}]")));
+        }
+        names.sort_by_key(|(id, _)| std::cmp::Reverse(id.len()));
+        for (id, label) in names {
+            if !id.is_empty() && out.contains(id.as_str()) {
+                out = out.replace(id.as_str(), &label);
+            }
+        }
+        redact_times_in_text(vars, &out)
+    }
+}
+
+fn sent_random(vars: &Vars, r: i64) -> bool {
+    vars.sent_randoms.contains(&r)
+}
+
+/// `[anchor]` for a time the case produced, else `[time]`.
+fn time_label(vars: &Vars, t: i64) -> String {
+    match vars.anchor_label(t) {
+        Some(l) => format!("[{l}]"),
+        None => "[time]".to_owned(),
+    }
+}
+
+/// Replaces every run of exactly ten digits (a Unix time of this era) with its label.
+fn redact_times_in_text(vars: &Vars, s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = String::with_capacity(s.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i].is_ascii_digit() {
+            let start = i;
+            while i < bytes.len() && bytes[i].is_ascii_digit() {
+                i += 1;
+            }
+            let run = &s[start..i];
+            match (run.len(), run.parse::<i64>()) {
+                (10, Ok(t)) => out.push_str(&time_label(vars, t)),
+                _ => out.push_str(run),
+            }
+        } else {
+            let ch = s[i..].chars().next().unwrap_or(' ');
+            out.push(ch);
+            i += ch.len_utf8();
+        }
+    }
+    out
+}
+
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use tim_model::Edition;
+
+    #[test]
+    fn identity_keeping() {
+        let mut vars = Vars::new(
+            "r00001",
+            "c",
+            1_700_000_000,
+            Edition::Seed.limits(),
+            "admin",
+            1,
+        );
+        let g = vars.expand(&json!("${g}")).unwrap();
+        let t = vars.expand(&json!("${now-60}")).unwrap();
+        let u = vars.expand(&json!("${user.a}")).unwrap();
+        let mut r = Redactor::default();
+        let v = json!({"GroupId": g, "SendTime": t, "From_Account": u, "MsgTime": 1_600_000_000,
+            "RequestId": "x", "MsgRandom": 7, "ErrorInfo": format!("group {} at 1699999940", g.as_str().unwrap())});
+        let red = r.value(&vars, &v, None);
+        assert_eq!(
+            red,
+            json!({"GroupId": "[group:g]", "SendTime": "[now-60]", "From_Account": "[user:a]",
+                "MsgTime": "[time]", "RequestId": "[request-id]", "MsgRandom": "[random#1]",
+                "ErrorInfo": "group [group:g] at [now-60]"})
+        );
+    }
+}
