@@ -95,7 +95,7 @@ impl Redactor {
                 let v = match k.as_str() {
                     query::USERSIG if !v.is_empty() => "[usersig]".to_owned(),
                     query::RANDOM if v.parse::<u64>().is_ok() => "[random]".to_owned(),
-                    _ => self.text(vars, v),
+                    _ => self.names(vars, v),
                 };
                 format!("{k}={v}")
             })
@@ -135,6 +135,11 @@ impl Redactor {
 
     /// Redacts a text: secrets, group IDs, accounts and ten-digit times inside it.
     pub fn text(&mut self, vars: &Vars, s: &str) -> String {
+        redact_times_in_text(vars, &self.names(vars, s))
+    }
+
+    /// Redacts secrets, group IDs and accounts inside a text.
+    fn names(&self, vars: &Vars, s: &str) -> String {
         let mut out = s.to_owned();
         for secret in &self.secrets {
             if out.contains(secret.as_str()) {
@@ -161,7 +166,7 @@ impl Redactor {
                 out = out.replace(id.as_str(), &label);
             }
         }
-        redact_times_in_text(vars, &out)
+        out
     }
 }
 
@@ -177,7 +182,11 @@ fn time_label(vars: &Vars, t: i64) -> String {
     }
 }
 
-/// Replaces every run of exactly ten digits (a Unix time of this era) with its label.
+/// How far from the case's `now` a ten-digit number inside a text is taken for a time: three years.
+const TEXT_TIME_SPAN: i64 = 3 * 365 * 86_400;
+
+/// Replaces every run of exactly ten digits that is an anchor, or a Unix time within
+/// [`TEXT_TIME_SPAN`] of now, with its label (other numbers, such as an SDKAppID, stay).
 fn redact_times_in_text(vars: &Vars, s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = String::with_capacity(s.len());
@@ -190,7 +199,11 @@ fn redact_times_in_text(vars: &Vars, s: &str) -> String {
             }
             let run = &s[start..i];
             match (run.len(), run.parse::<i64>()) {
-                (10, Ok(t)) => out.push_str(&time_label(vars, t)),
+                (10, Ok(t))
+                    if vars.anchor_label(t).is_some() || (t - vars.now).abs() < TEXT_TIME_SPAN =>
+                {
+                    out.push_str(&time_label(vars, t))
+                }
                 _ => out.push_str(run),
             }
         } else {

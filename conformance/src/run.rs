@@ -122,10 +122,15 @@ pub async fn run(
             reports[i] = Some(r);
         }
     }
-    for i in exclusive {
-        // Let the target's bucket refill: an exclusive case starts from an idle quota.
-        tokio::time::sleep(Duration::from_millis(1100)).await;
-        reports[i] = Some(run_case(&shared, selected[i], false).await);
+    // Exclusive cases start from an idle quota, and the run leaves the target's quota idle
+    // after them (so that a run right after this one is not refused).
+    let refill = Duration::from_millis(1100);
+    for i in &exclusive {
+        tokio::time::sleep(refill).await;
+        reports[*i] = Some(run_case(&shared, selected[*i], false).await);
+    }
+    if !exclusive.is_empty() {
+        tokio::time::sleep(refill).await;
     }
     let cases: Vec<CaseReport> = reports
         .into_iter()
@@ -421,7 +426,15 @@ impl CaseRun<'_> {
                 );
             }
         }
-        let reply = self.call(ExchangeKind::Setup, cmd, body.clone()).await?;
+        let (req, reply) = self
+            .send(
+                ExchangeKind::Setup,
+                cmd.path(),
+                "POST",
+                None,
+                Body::Json(body.clone()),
+            )
+            .await?;
         if reply.http != 200 || !check::is_ok(&reply) {
             let e = self
                 .transcript
@@ -451,6 +464,12 @@ impl CaseRun<'_> {
                     g.id = id.to_owned();
                     g.server_assigned = true;
                 }
+                // Redact the answer again, now that the ID has a name.
+                self.transcript.pop();
+                let ex = self
+                    .redactor
+                    .exchange(&self.vars, ExchangeKind::Setup, &req, &reply);
+                self.transcript.push(ex);
             }
             SetupCall::DestroyGroup => {
                 if let Some(a) = alias {
