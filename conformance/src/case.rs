@@ -360,10 +360,8 @@ impl Case {
             problems.push("has no step".to_owned());
         }
         for (i, s) in self.setup.iter().enumerate() {
-            if s.group.is_none() && !matches!(s.call, SetupCall::SetUnreadMsgNum) {
-                if s.body.get("GroupId").is_none() {
-                    problems.push(format!("setup[{i}]: no group alias and no GroupId"));
-                }
+            if s.group.is_none() && s.body.get("GroupId").is_none() {
+                problems.push(format!("setup[{i}]: no group alias and no GroupId"));
             }
             if s.server_id && s.group.is_none() {
                 problems.push(format!("setup[{i}]: server_id needs a group alias"));

@@ -640,7 +640,7 @@ impl CaseRun<'_> {
                 "{}: {}",
                 r.name,
                 m.iter()
-                    .map(|x| format!("{}", x.path))
+                    .map(|x| x.path.clone())
                     .collect::<Vec<_>>()
                     .join(", ")
             ));
