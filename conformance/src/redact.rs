@@ -127,6 +127,9 @@ impl Redactor {
                     let n = *self.randoms.entry(r).or_insert(next);
                     Value::String(format!("[random#{n}]"))
                 }
+                (_, Some(n)) if n > 0 && n as u64 == vars.sdkappid => {
+                    Value::String("[sdkappid]".into())
+                }
                 _ => v.clone(),
             },
             other => other.clone(),

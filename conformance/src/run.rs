@@ -14,6 +14,7 @@ use crate::check;
 use crate::clause::Strength;
 use crate::pace::{default_rate, Pacer};
 use crate::redact::Redactor;
+use crate::reference;
 use crate::report::{coverage, CaseReport, Exchange, ExchangeKind, SuiteReport};
 use crate::target::{Body, Http, Reply, Request, Target, TransportError};
 use crate::template::{base36, GroupVar, TemplateError, Vars};
@@ -33,6 +34,9 @@ pub struct SuiteOptions {
     pub concurrency: usize,
     /// Requests per second per API; default 80% of the edition quota.
     pub pace: Option<u32>,
+    /// The reference server's snapshots: a passing case whose responses differ from them is
+    /// NON-STRICT (`None`: no comparison).
+    pub reference: Option<std::path::PathBuf>,
 }
 
 impl Default for SuiteOptions {
@@ -43,6 +47,7 @@ impl Default for SuiteOptions {
             restricted_word: None,
             concurrency: 16,
             pace: None,
+            reference: None,
         }
     }
 }
@@ -132,7 +137,7 @@ pub async fn run(
     if !exclusive.is_empty() {
         tokio::time::sleep(refill).await;
     }
-    let cases: Vec<CaseReport> = reports
+    let mut cases: Vec<CaseReport> = reports
         .into_iter()
         .zip(&selected)
         .map(|(r, c)| {
@@ -141,6 +146,14 @@ pub async fn run(
             })
         })
         .collect();
+    if let Some(dir) = &opts.reference {
+        for c in cases.iter_mut().filter(|c| c.verdict == Verdict::Pass) {
+            if let Some(r) = reference::load(dir, opts.edition, &c.id) {
+                c.failures.extend(reference::compare(&r, c));
+                c.verdict = Verdict::from_failures(&c.failures);
+            }
+        }
+    }
     Ok(SuiteReport {
         edition: opts.edition,
         target_url: target.base_url.clone(),

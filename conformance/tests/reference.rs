@@ -2,7 +2,7 @@
 //! runs give identical transcripts, and each case's redacted transcript is an insta snapshot
 //! (`tests/snapshots/<edition>__<case-id>.snap`).
 
-use serde_json::{json, Value};
+use tim_conformance::reference::{snapshot_name, snapshot_view};
 use tim_conformance::report::text;
 use tim_conformance::{
     run, CaseReport, SecretKey, Suite, SuiteOptions, SuiteReport, Target, Verdict,
@@ -14,7 +14,9 @@ use tim_server::EmbeddedServer;
 /// The restricted word the reference server is configured with.
 const WORD: &str = "forbiddenword";
 
-async fn run_twice(suite: &Suite, edition: Edition) -> (SuiteReport, SuiteReport) {
+/// The reference server for `edition` (memory store, development credentials, [`WORD`]) and a
+/// target pointing at it.
+async fn reference(edition: Edition) -> (EmbeddedServer, Target) {
     let mut config = ServerConfig::development(DataLocation::Memory);
     config.limits = edition.limits();
     config.restricted_words = vec![WORD.to_owned()];
@@ -27,6 +29,11 @@ async fn run_twice(suite: &Suite, edition: Edition) -> (SuiteReport, SuiteReport
         identifier: DEV_ADMIN.to_owned(),
         secret_key: SecretKey::new(DEV_SECRET_KEY),
     };
+    (server, target)
+}
+
+async fn run_twice(suite: &Suite, edition: Edition) -> (SuiteReport, SuiteReport) {
+    let (_server, target) = reference(edition).await;
     let opts = SuiteOptions {
         edition,
         restricted_word: Some(WORD.to_owned()),
@@ -37,16 +44,6 @@ async fn run_twice(suite: &Suite, edition: Edition) -> (SuiteReport, SuiteReport
         .await
         .expect("the suite runs again");
     (first, second)
-}
-
-/// What a snapshot holds: the verdict, the reading and the transcript without curl lines.
-fn snapshot_view(c: &CaseReport) -> Value {
-    let transcript: Vec<Value> = c
-        .transcript
-        .iter()
-        .map(|x| json!({ "kind": x.kind, "request": format!("{} {}", x.method, x.path), "body": x.body, "http": x.http, "response": x.response }))
-        .collect();
-    json!({ "id": c.id, "verdict": c.verdict, "reading": c.reading, "transcript": transcript })
 }
 
 fn assert_all_pass(report: &SuiteReport) {
@@ -103,10 +100,55 @@ async fn reference_server_passes_every_case_in_both_editions() {
         for report in [&seed1, &cur1] {
             for c in report.cases.iter().filter(|c| c.verdict != Verdict::Skip) {
                 insta::assert_json_snapshot!(
-                    format!("{}__{}", report.edition, c.id),
+                    snapshot_name(report.edition, &c.id),
                     snapshot_view(c)
                 );
             }
         }
     });
+}
+
+/// A case whose expectation is wrong FAILs with the difference; the reports hold no secret; and a
+/// run compared with the reference snapshots is PASS throughout (not NON-STRICT).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_expectation_fails_and_reports_hold_no_secret() {
+    let mut suite = Suite::load_default().unwrap_or_else(|e| panic!("{e}"));
+    let (_server, target) = reference(Edition::Seed).await;
+    let opts = SuiteOptions {
+        restricted_word: Some(WORD.to_owned()),
+        reference: Some(Suite::default_dir().join("tests").join("snapshots")),
+        ..SuiteOptions::default()
+    };
+    let compared = run(&suite, &target, &opts).await.expect("the suite runs");
+    assert_all_pass(&compared);
+
+    suite.cases.retain(|c| c.id == "igm-batch-over-limit");
+    let expect = suite.cases[0].step[0]
+        .expect
+        .as_mut()
+        .expect("the case has an expect table");
+    expect.insert("ActionStatus".into(), serde_json::json!("OK"));
+    let report = run(&suite, &target, &SuiteOptions::default())
+        .await
+        .expect("the suite runs");
+    let case = &report.cases[0];
+    assert_eq!(case.verdict, Verdict::Fail);
+    assert!(
+        case.failures
+            .iter()
+            .any(|f| f.at == "step[0]" && f.message.starts_with("ActionStatus")),
+        "{:?}",
+        case.failures
+    );
+    assert_eq!(report.summary_line(), "0 passed, 1 failed");
+
+    let json = tim_conformance::report::json::render(&report).unwrap();
+    let text = text::render(&report);
+    for out in [&json, &text] {
+        assert!(!out.contains(DEV_SECRET_KEY));
+        // A usersig is base64 of a zlib stream: it starts with `eJ`.
+        assert!(!out.contains("usersig=eJ"), "a usersig leaked");
+        assert!(out.contains("usersig=[usersig]") && out.contains("usersig=$TIM_USERSIG"));
+    }
+    assert!(!format!("{target:?}").contains(DEV_SECRET_KEY));
 }
