@@ -177,8 +177,16 @@ fn sent_random(vars: &Vars, r: i64) -> bool {
     vars.sent_randoms.contains(&r)
 }
 
-/// `[anchor]` for a time the case produced, else `[time]`.
+/// Times this close to the case start (seconds before, after) are all `[now~]`: a time the
+/// target chose (a default `CreateTime`) may fall on either side of a second boundary, and
+/// must not take the label of an anchor by chance.
+const NOW_WINDOW: (i64, i64) = (2, 5);
+
+/// `[now~]` near the case start, else `[anchor]` for a time the case produced, else `[time]`.
 fn time_label(vars: &Vars, t: i64) -> String {
+    if (vars.now - NOW_WINDOW.0..=vars.now + NOW_WINDOW.1).contains(&t) {
+        return "[now~]".to_owned();
+    }
     match vars.anchor_label(t) {
         Some(l) => format!("[{l}]"),
         None => "[time]".to_owned(),
@@ -240,15 +248,16 @@ mod tests {
         );
         let g = vars.expand(&json!("${g}")).unwrap();
         let t = vars.expand(&json!("${now-60}")).unwrap();
+        let near = vars.expand(&json!("${now+1}")).unwrap();
         let u = vars.expand(&json!("${user.a}")).unwrap();
         let mut r = Redactor::default();
         let v = json!({"GroupId": g, "SendTime": t, "From_Account": u, "MsgTime": 1_600_000_000,
-            "RequestId": "x", "MsgRandom": 7, "ErrorInfo": format!("group {} at 1699999940", g.as_str().unwrap())});
+            "RequestId": "x", "MsgRandom": 7, "CreateTime": near, "JoinTime": 1_700_000_000, "ErrorInfo": format!("group {} at 1699999940", g.as_str().unwrap())});
         let red = r.value(&vars, &v, None);
         assert_eq!(
             red,
             json!({"GroupId": "[group:g]", "SendTime": "[now-60]", "From_Account": "[user:a]",
-                "MsgTime": "[time]", "RequestId": "[request-id]", "MsgRandom": "[random#1]",
+                "MsgTime": "[time]", "RequestId": "[request-id]", "CreateTime": "[now~]", "JoinTime": "[now~]", "MsgRandom": "[random#1]",
                 "ErrorInfo": "group [group:g] at [now-60]"})
         );
     }
