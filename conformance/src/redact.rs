@@ -67,10 +67,15 @@ impl Redactor {
             }
         };
         let response = self.value(vars, &reply.body, None);
-        let curl_query = path.replace(
-            &format!("{}=[usersig]", query::USERSIG),
-            &format!("{}=$TIM_USERSIG", query::USERSIG),
-        );
+        let curl_query = path
+            .replace(
+                &format!("{}=[usersig]", query::USERSIG),
+                &format!("{}=$TIM_USERSIG", query::USERSIG),
+            )
+            .replace(
+                &format!("{}=[random]", query::RANDOM),
+                &format!("{}=$RANDOM", query::RANDOM),
+            );
         let curl = format!(
             "curl -sS -X {} \"$TIM_TARGET{}\" -H 'content-type: application/json' --data-raw {}",
             req.method,
