@@ -91,3 +91,51 @@ impl Expectations {
         a
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::CaseReport;
+    use crate::verdict::Verdict;
+    use tim_model::Edition;
+
+    fn case(id: &str, verdict: Verdict) -> CaseReport {
+        CaseReport {
+            id: id.into(),
+            title: String::new(),
+            clauses: Vec::new(),
+            verdict,
+            reading: None,
+            note: None,
+            failures: Vec::new(),
+            transcript: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn known_stale_and_unexpected() {
+        let report = SuiteReport {
+            edition: Edition::Seed,
+            target_url: String::new(),
+            started: 0,
+            duration: 0.0,
+            cases: vec![
+                case("a", Verdict::Fail),
+                case("b", Verdict::Pass),
+                case("c", Verdict::SetupError),
+                case("d", Verdict::Skip),
+            ],
+            clauses: Vec::new(),
+        };
+        let e: Expectations = toml::from_str(
+            "[[expected]]\ncase = \"a\"\nreason = \"x\"\n[[expected]]\ncase = \"b\"\nreason = \"y\"\n[[expected]]\ncase = \"d\"\nreason = \"z\"\n",
+        )
+        .unwrap();
+        let a = e.apply(&report);
+        assert_eq!(a.known, ["a"]);
+        assert_eq!(a.stale, ["b"]);
+        assert_eq!(a.unexpected, ["c"]);
+        assert!(!a.ok());
+        assert!(toml::from_str::<Expectations>("[[expected]]\ncase = \"a\"\n").is_err());
+    }
+}
