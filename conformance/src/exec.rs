@@ -176,22 +176,9 @@ impl CaseRun<'_> {
             .shared
             .http
             .query(query, &mut self.vars, self.requests)?;
-        for (k, v) in &q {
-            if k == "usersig" {
-                self.redactor.hide(v);
-            }
-        }
+        self.note_query(&q);
         if let Body::Json(v) = &body {
-            for m in v
-                .get("MsgList")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                if let Some(r) = m.get("Random").and_then(Value::as_i64) {
-                    self.vars.sent_randoms.insert(r);
-                }
-            }
+            self.note_randoms(v);
         }
         let req = Request {
             method: method.to_owned(),
@@ -206,6 +193,29 @@ impl CaseRun<'_> {
         let ex = self.redactor.exchange(&self.vars, kind, &req, &reply);
         self.transcript.push(ex);
         Ok((req, reply))
+    }
+
+    /// Remembers the usersig of a query, so that no text of the report can show it.
+    fn note_query(&mut self, q: &[(String, String)]) {
+        for (k, v) in q {
+            if k == tim_model::envelope::query::USERSIG {
+                self.redactor.hide(v);
+            }
+        }
+    }
+
+    /// Remembers the `Random`s a body sends (read-back shows them; others are server-generated).
+    fn note_randoms(&mut self, body: &Value) {
+        for m in body
+            .get("MsgList")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if let Some(r) = m.get("Random").and_then(Value::as_i64) {
+                self.vars.sent_randoms.insert(r);
+            }
+        }
     }
 
     async fn call(
@@ -495,6 +505,10 @@ impl CaseRun<'_> {
             .shared
             .http
             .query(step.query.as_ref(), &mut self.vars, 0)?;
+        self.note_query(&q);
+        if let Body::Json(v) = &body {
+            self.note_randoms(v);
+        }
         let req = Request {
             method: method.to_owned(),
             path,
