@@ -172,20 +172,7 @@ impl CaseRun<'_> {
         body: Body,
     ) -> Result<(Request, Reply), Abort> {
         self.requests += 1;
-        let q = self
-            .shared
-            .http
-            .query(query, &mut self.vars, self.requests)?;
-        self.note_query(&q);
-        if let Body::Json(v) = &body {
-            self.note_randoms(v);
-        }
-        let req = Request {
-            method: method.to_owned(),
-            path,
-            query: q,
-            body,
-        };
+        let req = self.build_request(path, method, query, body, self.requests)?;
         if self.paced {
             self.shared.pacer.until_ready(&req.path).await;
         }
@@ -193,6 +180,28 @@ impl CaseRun<'_> {
         let ex = self.redactor.exchange(&self.vars, kind, &req, &reply);
         self.transcript.push(ex);
         Ok((req, reply))
+    }
+
+    /// A request with the query for `overrides` (its usersig and Randoms remembered).
+    fn build_request(
+        &mut self,
+        path: String,
+        method: &str,
+        overrides: Option<&crate::case::QueryOverrides>,
+        body: Body,
+        random: u32,
+    ) -> Result<Request, TemplateError> {
+        let query = self.shared.http.query(overrides, &mut self.vars, random)?;
+        self.note_query(&query);
+        if let Body::Json(v) = &body {
+            self.note_randoms(v);
+        }
+        Ok(Request {
+            method: method.to_owned(),
+            path,
+            query,
+            body,
+        })
     }
 
     /// Remembers the usersig of a query, so that no text of the report can show it.
@@ -363,9 +372,8 @@ impl CaseRun<'_> {
         });
         if let Some(n) = &step.repeat {
             let n = self.vars.expand(n)?.as_u64().unwrap_or(0);
-            return self
-                .repeat_step(&at, path, &method, step, body, n, &exp)
-                .await;
+            let req = self.build_request(path, &method, step.query.as_ref(), body, 0)?;
+            return self.repeat_step(&at, req, n, &exp).await;
         }
         let stored = match (&exp.stored, &group_alias) {
             (Some(s), Some(alias)) => {
@@ -490,31 +498,14 @@ impl CaseRun<'_> {
         }])
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// Sends `n` copies of `req` at once (at most 32 in flight) and checks the tally.
     async fn repeat_step(
         &mut self,
         at: &str,
-        path: String,
-        method: &str,
-        step: &Step,
-        body: Body,
+        req: Request,
         n: u64,
         exp: &Expectation,
     ) -> Result<(), Abort> {
-        let q = self
-            .shared
-            .http
-            .query(step.query.as_ref(), &mut self.vars, 0)?;
-        self.note_query(&q);
-        if let Body::Json(v) = &body {
-            self.note_randoms(v);
-        }
-        let req = Request {
-            method: method.to_owned(),
-            path,
-            query: q,
-            body,
-        };
         let mut set = JoinSet::new();
         let gate = Arc::new(Semaphore::new(32));
         for _ in 0..n {
