@@ -8,6 +8,15 @@ use tim_conformance::case::dry_run;
 use tim_conformance::clause::auto;
 use tim_conformance::{Strength, Suite};
 
+/// Area prefixes of clause IDs (upper case) and case IDs (lower case), conf-spec.md.
+const AREAS: [&str; 6] = ["IGM", "GW", "SIG", "RATE", "GRP", "READ"];
+
+fn has_area(id: &str) -> bool {
+    AREAS.iter().any(|a| {
+        id.starts_with(&format!("{a}-")) || id.starts_with(&format!("{}-", a.to_lowercase()))
+    })
+}
+
 fn suite() -> Suite {
     Suite::load_default().unwrap_or_else(|e| panic!("{e}"))
 }
@@ -27,6 +36,9 @@ fn clause_ids_are_unique_and_well_formed() {
         if !upper || c.id.starts_with('-') || c.id.ends_with('-') {
             problems.push(format!("clause {} is not UPPER-KEBAB", c.id));
         }
+        if !has_area(&c.id) {
+            problems.push(format!("clause {} has no area prefix ({AREAS:?})", c.id));
+        }
         if c.strength == Strength::Should && c.reading.is_none() {
             problems.push(format!("should clause {} names no reading", c.id));
         }
@@ -44,6 +56,9 @@ fn cited_clauses_exist_and_every_case_cites_one() {
     for case in &s.cases {
         if case.clauses.is_empty() {
             problems.push(format!("{} cites no clause", case.id));
+        }
+        if !has_area(&case.id) {
+            problems.push(format!("case {} has no area prefix", case.id));
         }
         for id in &case.clauses {
             if s.clause(id).is_none() {
