@@ -103,6 +103,10 @@ impl Service {
             .rng
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        #[cfg(feature = "mutants")]
+        if variant!(self.config.variant, Benign::GroupIdOtherFormat) {
+            return crate::mutant::other_group_id(t, &mut *rng);
+        }
         let tail: String = (0..10)
             .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
             .collect();
