@@ -16,14 +16,13 @@ use std::sync::Mutex;
 
 use axum::http::StatusCode;
 use axum::response::Response as HttpResponse;
-use rand::Rng;
 use serde_json::Value;
 use tim_model::api::destroy_group::DestroyGroupRequest;
 use tim_model::api::import_group::ImportGroupRequest;
 use tim_model::api::import_group_msg::ImportGroupMsgRequest;
 use tim_model::usersig::{self, SecretKey, UserSigError};
 use tim_model::validate::GroupSnapshot;
-use tim_model::{decode_json, envelope, ids, Command, Edition, ErrorCode, GroupType, Limits};
+use tim_model::{decode_json, envelope, Command, Edition, ErrorCode, GroupType, Limits};
 
 use crate::config::ServerConfig;
 use crate::error::ApiError;
@@ -390,18 +389,18 @@ impl FixedWindow {
     }
 }
 
-/// A server-assigned group ID of [`Benign::GroupIdOtherFormat`]: `@TGS#` + 12 mixed-case
-/// letters and digits (`@TGS#_@TGS#…` for communities), like the newer IDs of digest §4.1.
-pub(crate) fn other_group_id(t: &GroupType, rng: &mut impl Rng) -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    let tail: String = (0..12)
-        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
-        .collect();
-    match t {
-        GroupType::Community => {
-            format!("{}{}{tail}", ids::COMMUNITY_PREFIX, ids::AUTO_GROUP_PREFIX)
-        }
-        _ => format!("{}{tail}", ids::AUTO_GROUP_PREFIX),
+/// The alphabet and length of the random tail of a server-assigned group ID: for
+/// [`Benign::GroupIdOtherFormat`], 12 mixed-case letters and digits, like the newer IDs of digest §4.1.
+pub(crate) fn group_id_tail(
+    v: Option<Variant>,
+    reference: (&'static [u8], usize),
+) -> (&'static [u8], usize) {
+    match v {
+        Some(Variant::Benign(Benign::GroupIdOtherFormat)) => (
+            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789",
+            12,
+        ),
+        _ => reference,
     }
 }
 
@@ -549,6 +548,10 @@ pub(crate) fn respond(v: Variant, response: &impl serde::Serialize) -> Option<Ht
         Variant::Benign(B::ExtraEnvelopeFields) => {
             obj.insert("ErrorDisplay".into(), "".into());
             obj.insert("X-Emulator".into(), serde_json::json!({"name": "benign"}));
+            // Alphabetical, whether or not serde_json preserves insertion order in this build.
+            let mut entries: Vec<(String, Value)> = std::mem::take(obj).into_iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            obj.extend(entries);
         }
         Variant::Benign(B::NoErrorInfoOnSuccess) if !failed => {
             obj.remove("ErrorInfo");
@@ -600,5 +603,19 @@ mod tests {
             assert_eq!(v.breaks().is_some(), v.is_mutant());
         }
         assert_eq!(Variant::from_name("no-such-variant"), None);
+    }
+
+    /// The binary's contract offers no way to pick a variant: no flag, no TOML key, none resolved.
+    #[test]
+    fn the_binary_cannot_select_a_variant() {
+        use crate::config::{Args, FileConfig};
+        use clap::Parser as _;
+        for flag in ["--variant", "--mutant", "--mutants"] {
+            let args = Args::try_parse_from(["tim-server", flag, "rate-limiter-off"]);
+            assert!(args.is_err(), "{flag} is not a flag");
+        }
+        assert!(toml::from_str::<FileConfig>("variant = \"rate-limiter-off\"").is_err());
+        let resolved = ServerConfig::resolve(Args::try_parse_from(["tim-server"]).unwrap());
+        assert_eq!(resolved.unwrap().variant, None);
     }
 }

@@ -352,23 +352,16 @@ async fn observe(p: &Probe, v: Variant) -> Value {
                     .unwrap()
                     .starts_with("request failed"))
             }
-            B::NoRequestId => {
+            B::NoRequestId | B::NoErrorInfoOnSuccess | B::ExtraEnvelopeFields => {
+                let key = match b {
+                    B::NoRequestId => "RequestId",
+                    B::NoErrorInfoOnSuccess => "ErrorInfo",
+                    _ => "ErrorDisplay",
+                };
                 let v = p
                     .call(Command::GetGroupInfo, json!({"GroupIdList": [g]}))
                     .await;
-                json!(v.get("RequestId").is_some())
-            }
-            B::NoErrorInfoOnSuccess => {
-                let v = p
-                    .call(Command::GetGroupInfo, json!({"GroupIdList": [g]}))
-                    .await;
-                json!(v.get("ErrorInfo").is_some())
-            }
-            B::ExtraEnvelopeFields => {
-                let v = p
-                    .call(Command::GetGroupInfo, json!({"GroupIdList": [g]}))
-                    .await;
-                json!(v.get("ErrorDisplay").is_some())
+                json!(v.get(key).is_some())
             }
             B::SeedPerMessageScope => {
                 let msgs = vec![msg(created + 100, None), msg(now + 3600, None)];
