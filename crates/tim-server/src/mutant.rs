@@ -19,6 +19,7 @@ use axum::response::Response as HttpResponse;
 use serde_json::Value;
 use tim_model::api::destroy_group::DestroyGroupRequest;
 use tim_model::api::import_group::ImportGroupRequest;
+use tim_model::api::import_group_member::ImportGroupMemberRequest;
 use tim_model::api::import_group_msg::ImportGroupMsgRequest;
 use tim_model::usersig::{self, SecretKey, UserSigError};
 use tim_model::validate::GroupSnapshot;
@@ -84,15 +85,19 @@ table! {
     pub enum Mutant {
         BatchLimitPlusOne => "batch-limit-plus-one", "IGM-LIMIT-BATCH", BOTH,
             "accepts one message more per request than the edition allows";
-        MsgSizePlusOne => "msg-size-plus-one", "IGM-SIZE-LIMIT", BOTH,
-            "accepts a message one byte over the 8000-byte limit";
-        SendTimeAtCreateTime => "send-time-at-create-time", "IGM-TIME-AFTER-CREATE", BOTH,
+        MsgSizeUnchecked => "msg-size-unchecked", "IGM-SIZE-LIMIT", BOTH,
+            "never checks the 8000-byte message size limit";
+        MsgSizePlusOne => "msg-size-plus-one", "IGM-SIZE-BOUNDARY", BOTH,
+            "accepts a message one byte over the 8000-byte limit (breaks a should-level clause)";
+        SendTimeAtCreateTime => "send-time-at-create-time", "IGM-TIME-EQUAL-CREATE", BOTH,
             "accepts a SendTime equal to the group's CreateTime (it must be after it)";
         FutureSendTimeAccepted => "future-send-time-accepted", "IGM-TIME-NOT-FUTURE", BOTH,
             "never checks that SendTime is not in the future";
         FutureCheckSkewedClock => "future-check-skewed-clock", "IGM-TIME-NOT-FUTURE", BOTH,
             "checks SendTime against a clock two minutes fast";
-        OrderIgnoresStored => "order-ignores-stored-messages", "IGM-TIME-ORDER", &[Edition::Current],
+        ImportClockSlow => "import-clock-slow", "IGM-TIME-RECENT", BOTH,
+            "checks SendTime against a clock two minutes slow, refusing recent messages as future";
+        OrderIgnoresStored => "order-ignores-stored-messages", "IGM-TIME-ORDER", BOTH,
             "checks SendTime order within a batch only, not against the group's newest message";
         DuplicateStoredTwice => "duplicate-stored-twice", "IGM-DUP-RANDOM", BOTH,
             "ignores Random: a duplicate within 5 minutes is stored again with a new MsgSeq";
@@ -132,9 +137,13 @@ table! {
             "leaves ErrorCode out of failure envelopes";
         EnvelopeOkOnFailure => "envelope-ok-on-failure", "GW-ENVELOPE", BOTH,
             "answers ActionStatus OK with a non-zero ErrorCode";
+        EnvelopeNoErrorInfo => "envelope-no-error-info", "GW-ENVELOPE-ERRORINFO", BOTH,
+            "leaves ErrorInfo out of failure envelopes";
         UnreadNotReset => "unread-not-reset", "IGM-UNREAD-RESET", BOTH,
             "keeps the members' unread counts after an import instead of setting them to 0";
-        ReadbackOldestFirst => "readback-oldest-first", "READ-EQUALS-SENT", BOTH,
+        MemberUnreadIgnored => "member-unread-ignored", "GRP-MEMBER-UNREAD", BOTH,
+            "import_group_member ignores UnreadMsgNum: every imported member has read everything";
+        ReadbackOldestFirst => "readback-oldest-first", "READ-NEWEST-FIRST", BOTH,
             "group_msg_get_simple lists each page oldest first";
         ReadbackTimeIsNow => "readback-time-is-now", "READ-EQUALS-SENT", BOTH,
             "group_msg_get_simple answers MsgTimeStamp with the server's clock instead of the SendTime";
@@ -148,17 +157,17 @@ table! {
 table! {
     /// A correct but different implementation choice the documents allow; the suite must not FAIL on it.
     pub enum Benign {
-        ErrorInfoReworded => "error-info-reworded", "GW-ENVELOPE", BOTH,
+        ErrorInfoReworded => "error-info-reworded", "GW-ENVELOPE-ERRORINFO", BOTH,
             "words every ErrorInfo differently (\"request failed with code N\", \"success\")";
-        NoRequestId => "no-request-id", "GW-ENVELOPE", BOTH,
+        NoRequestId => "no-request-id", "GW-REQUESTID", BOTH,
             "sends no RequestId (as the seed era)";
-        ExtraEnvelopeFields => "extra-envelope-fields", "GW-ENVELOPE", BOTH,
+        ExtraEnvelopeFields => "extra-envelope-fields", "GW-EXTRA-FIELDS", BOTH,
             "adds ErrorDisplay and an unknown field to every envelope, keys in alphabetical order";
-        NoErrorInfoOnSuccess => "no-error-info-on-success", "GW-ENVELOPE", &[Edition::Seed],
+        NoErrorInfoOnSuccess => "no-error-info-on-success", "GW-ENVELOPE-ERRORINFO", &[Edition::Seed],
             "leaves ErrorInfo out of success envelopes (as the seed sample)";
         SeedPerMessageScope => "seed-per-message-scope", "IGM-FAILURE-SCOPE", &[Edition::Seed],
             "seed edition with the current edition's per-message failure scope (digest Q2)";
-        StrictSendTimeOrder => "strict-send-time-order", "IGM-TIME-ORDER", BOTH,
+        StrictSendTimeOrder => "strict-send-time-order", "IGM-TIME-EQUAL", BOTH,
             "refuses a SendTime equal to the previous message's (strictly increasing, digest Q4)";
         GroupIdOtherFormat => "group-id-other-format", "GRP-SERVER-GROUP-ID", BOTH,
             "assigns group IDs as @TGS# plus 12 mixed-case letters and digits";
@@ -282,6 +291,7 @@ pub(crate) fn configure(config: &ServerConfig) -> ServerConfig {
     match config.variant {
         Some(Variant::Mutant(Mutant::BatchLimitPlusOne)) => l.msgs_per_request += 1,
         Some(Variant::Mutant(Mutant::MsgSizePlusOne)) => l.msg_max_bytes += 1,
+        Some(Variant::Mutant(Mutant::MsgSizeUnchecked)) => l.msg_max_bytes = usize::MAX,
         Some(Variant::Mutant(Mutant::RateLimiterOff)) => l.requests_per_second = None,
         Some(Variant::Benign(Benign::SeedPerMessageScope)) => {
             l.failure_scope = tim_model::edition::FailureScope::Message;
@@ -313,6 +323,7 @@ pub(crate) fn import_now(v: Option<Variant>, now: i64) -> i64 {
     match v {
         Some(Variant::Mutant(Mutant::FutureSendTimeAccepted)) => i64::MAX,
         Some(Variant::Mutant(Mutant::FutureCheckSkewedClock)) => now.saturating_add(120),
+        Some(Variant::Mutant(Mutant::ImportClockSlow)) => now.saturating_sub(120),
         _ => now,
     }
 }
@@ -422,6 +433,15 @@ pub(crate) fn call(
                 Some(_) => Ok(ApiBody::Empty(envelope::Empty {})),
                 None => service.call_rules(command, body),
             }
+        }
+        (Mutant::MemberUnreadIgnored, Command::ImportGroupMember) => {
+            let mut req: ImportGroupMemberRequest = decode_json(body)?;
+            req.member_list
+                .iter_mut()
+                .for_each(|m| m.unread_msg_num = None);
+            Ok(ApiBody::ImportGroupMember(
+                service.import_group_member(req)?,
+            ))
         }
         (Mutant::ImportGroupIgnoresCreateTime, Command::ImportGroup) => {
             let mut req: ImportGroupRequest = decode_json(body)?;
@@ -535,6 +555,9 @@ pub(crate) fn respond(v: Variant, response: &impl serde::Serialize) -> Option<Ht
         Variant::Mutant(M::EnvelopeOkOnFailure) if failed => {
             obj.insert("ActionStatus".into(), "OK".into());
         }
+        Variant::Mutant(M::EnvelopeNoErrorInfo) if failed => {
+            obj.remove("ErrorInfo");
+        }
         Variant::Benign(B::ErrorInfoReworded) => {
             let info = match failed {
                 true => format!("request failed with code {code}"),
@@ -561,7 +584,8 @@ pub(crate) fn respond(v: Variant, response: &impl serde::Serialize) -> Option<Ht
             | M::Http429OnRateLimit
             | M::BadJson10004
             | M::EnvelopeNoErrorCode
-            | M::EnvelopeOkOnFailure,
+            | M::EnvelopeOkOnFailure
+            | M::EnvelopeNoErrorInfo,
         )
         | Variant::Benign(B::NoErrorInfoOnSuccess) => {}
         _ => return None,

@@ -169,18 +169,21 @@ fn expected(v: Variant) -> (Value, Value) {
     use Mutant as M;
     match v {
         Variant::Mutant(m) => match m {
-            M::MsgSizePlusOne => (json!(10020), json!(0)),
+            M::MsgSizePlusOne | M::MsgSizeUnchecked => (json!(10020), json!(0)),
+            M::ImportClockSlow => (json!(0), json!(10004)),
+            M::MemberUnreadIgnored => (json!(2), json!(0)),
             M::BatchLimitPlusOne
             | M::SendTimeAtCreateTime
             | M::FutureSendTimeAccepted
             | M::FutureCheckSkewedClock => (json!(10004), json!(0)),
-            M::OrderIgnoresStored => (json!([10004]), json!([0])),
+            M::OrderIgnoresStored => (json!([10004, []]), json!([0, [0]])),
             M::DuplicateStoredTwice => (json!(1), json!(2)),
             M::SeqRestartsPerRequest => (json!(2), json!(1)),
             M::MsgTimeIsNow
             | M::ReadbackTimeIsNow
             | M::ImportGroupIgnoresCreateTime
-            | M::EnvelopeNoErrorCode => (json!(true), json!(false)),
+            | M::EnvelopeNoErrorCode
+            | M::EnvelopeNoErrorInfo => (json!(true), json!(false)),
             M::ResultsSkipFailed => (json!(2), json!(1)),
             M::AvChatRoomImportable => (json!(10007), json!(0)),
             M::DismissedGroupImportable => (json!(10010), json!(0)),
@@ -236,12 +239,15 @@ async fn observe(p: &Probe, v: Variant) -> Value {
                 let m = msg_of_size(created + 1, limits.msg_max_bytes + 1);
                 code(p.import(&g, vec![m]).await)
             }
+            M::MsgSizeUnchecked => code(p.import(&g, vec![msg_of_size(created + 1, 9_000)]).await),
+            M::ImportClockSlow => code(p.import(&g, vec![msg(now - 5, None)]).await),
             M::SendTimeAtCreateTime => code(p.import(&g, vec![msg(created, None)]).await),
             M::FutureSendTimeAccepted => code(p.import(&g, vec![msg(now + 3600, None)]).await),
             M::FutureCheckSkewedClock => code(p.import(&g, vec![msg(now + 60, None)]).await),
             M::OrderIgnoresStored => {
                 p.import(&g, vec![msg(created + 100, None)]).await;
-                json!(results(&p.import(&g, vec![msg(created + 50, None)]).await))
+                let v = p.import(&g, vec![msg(created + 50, None)]).await;
+                json!([v["ErrorCode"], results(&v)])
             }
             M::DuplicateStoredTwice => {
                 p.import(&g, vec![msg(created + 100, Some(5))]).await;
@@ -308,18 +314,24 @@ async fn observe(p: &Probe, v: Variant) -> Value {
                     _ => code(v),
                 }
             }
-            M::EnvelopeNoErrorCode => {
-                json!(p.import("nosuch", vec![]).await.get("ErrorCode").is_some())
+            M::EnvelopeNoErrorCode | M::EnvelopeNoErrorInfo => {
+                let key = match m {
+                    M::EnvelopeNoErrorCode => "ErrorCode",
+                    _ => "ErrorInfo",
+                };
+                json!(p.import("nosuch", vec![]).await.get(key).is_some())
             }
             M::EnvelopeOkOnFailure => p.import("nosuch", vec![]).await["ActionStatus"].clone(),
-            M::UnreadNotReset => {
+            M::UnreadNotReset | M::MemberUnreadIgnored => {
                 let msgs = (0..3).map(|i| msg(created + 100 + i, None)).collect();
                 p.import(&g, msgs).await;
                 let member =
                     json!([{"Member_Account": "m1", "JoinTime": created + 10, "UnreadMsgNum": 2}]);
                 let body = json!({"GroupId": g, "MemberList": member});
                 p.call(Command::ImportGroupMember, body).await;
-                p.import(&g, vec![msg(created + 200, None)]).await;
+                if m == M::UnreadNotReset {
+                    p.import(&g, vec![msg(created + 200, None)]).await;
+                }
                 let info = p.info(&g).await;
                 let list = info["MemberList"].as_array().unwrap();
                 let m1 = list.iter().find(|m| m["Member_Account"] == "m1").unwrap();
