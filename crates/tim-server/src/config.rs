@@ -210,6 +210,10 @@ pub struct ServerConfig {
     pub restricted_words: Vec<String>,
     /// Settings that fell back to development defaults (to warn about).
     pub dev_defaults: Vec<&'static str>,
+    /// A deliberately different server for the conformance self-check; `None` is the reference.
+    /// Library-only: no flag, variable or TOML key sets it.
+    #[cfg(feature = "mutants")]
+    pub variant: Option<crate::mutant::Variant>,
 }
 
 impl ServerConfig {
@@ -227,6 +231,8 @@ impl ServerConfig {
             limits: Edition::default().limits(),
             restricted_words: Vec::new(),
             dev_defaults: Vec::new(),
+            #[cfg(feature = "mutants")]
+            variant: None,
         }
     }
 
@@ -288,6 +294,8 @@ impl ServerConfig {
             limits,
             restricted_words,
             dev_defaults,
+            #[cfg(feature = "mutants")]
+            variant: None,
         })
     }
 }

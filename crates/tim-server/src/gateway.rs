@@ -40,6 +40,10 @@ pub struct Gateway {
     app: AppCredentials,
     clock: Arc<dyn Clock>,
     limiter: Option<(u32, DefaultKeyedRateLimiter<(u64, Command)>)>,
+    #[cfg(feature = "mutants")]
+    variant: Option<crate::mutant::Variant>,
+    #[cfg(feature = "mutants")]
+    window: Option<crate::mutant::FixedWindow>,
 }
 
 impl Gateway {
@@ -56,7 +60,23 @@ impl Gateway {
             app,
             clock,
             limiter,
+            #[cfg(feature = "mutants")]
+            variant: None,
+            #[cfg(feature = "mutants")]
+            window: None,
         }
+    }
+
+    /// This gateway as `variant` runs it (`requests_per_second` as given to [`Gateway::new`]).
+    #[cfg(feature = "mutants")]
+    pub fn with_variant(
+        mut self,
+        variant: Option<crate::mutant::Variant>,
+        requests_per_second: Option<u32>,
+    ) -> Self {
+        self.variant = variant;
+        self.window = crate::mutant::FixedWindow::for_variant(variant, requests_per_second);
+        self
     }
 
     /// Authenticates the common query of a request.
@@ -77,14 +97,20 @@ impl Gateway {
             return Err(usersig::UserSigError::Empty.into());
         }
         let identifier = q.identifier.as_deref().ok_or(ApiError::IdentifierMissing)?;
-        usersig::verify(
+        let now = self.clock.now();
+        let verified = usersig::verify(usersig, sdkappid, &self.app.secret_key, identifier, now);
+        #[cfg(feature = "mutants")]
+        let verified = crate::mutant::usersig_verdict(
+            self.variant,
+            verified.map(drop),
             usersig,
-            sdkappid,
             &self.app.secret_key,
-            identifier,
-            self.clock.now(),
-        )?;
-        if !self.app.admins.contains(identifier) {
+            (sdkappid, identifier, now),
+        );
+        verified?;
+        if !self.app.admins.contains(identifier)
+            && !variant!(self.variant, Mutant::AdminCheckMissing)
+        {
             return Err(ApiError::NotAdmin(identifier.to_owned()));
         }
         Ok(Caller {
@@ -95,6 +121,10 @@ impl Gateway {
 
     /// Takes one request of `command` from the caller's quota.
     pub fn check_rate(&self, caller: &Caller, command: Command) -> Result<(), ApiError> {
+        #[cfg(feature = "mutants")]
+        if let Some(window) = &self.window {
+            return window.check(caller, command, self.clock.now());
+        }
         match &self.limiter {
             Some((per_second, limiter))
                 if limiter.check_key(&(caller.sdkappid, command)).is_err() =>

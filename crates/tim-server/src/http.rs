@@ -30,6 +30,9 @@ pub struct AppState {
     pub service: Arc<Service>,
     /// Authentication and rate limiting.
     pub gateway: Arc<Gateway>,
+    /// The server variant of the conformance self-check; `None` is the reference.
+    #[cfg(feature = "mutants")]
+    pub variant: Option<crate::mutant::Variant>,
 }
 
 /// The router: `/healthz` and every other path through the gateway.
@@ -70,13 +73,21 @@ async fn dispatch(State(state): State<AppState>, req: Request) -> HttpResponse {
             elapsed_us = started.elapsed().as_micros() as u64,
             "request handled"
         );
-        json_response(Response {
+        let response = Response {
             envelope: Envelope {
                 request_id: Some(request_id),
                 ..envelope
             },
             body,
-        })
+        };
+        #[cfg(feature = "mutants")]
+        if let Some(http) = state
+            .variant
+            .and_then(|v| crate::mutant::respond(v, &response))
+        {
+            return http;
+        }
+        json_response(response)
     }
     .instrument(span)
     .await
@@ -133,7 +144,7 @@ async fn read_body(mut body: Body, max: usize) -> Result<Vec<u8>, ApiError> {
     Ok(buf)
 }
 
-fn json_response<T: serde::Serialize>(value: T) -> HttpResponse {
+pub(crate) fn json_response<T: serde::Serialize>(value: T) -> HttpResponse {
     let bytes = serde_json::to_vec(&value).unwrap_or_else(|e| {
         tracing::error!(error = %e, "response could not be encoded");
         let fallback = Envelope::fail(

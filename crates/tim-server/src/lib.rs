@@ -3,13 +3,31 @@
 //! Code map: [`http`] (thin handlers) → [`gateway`] (sdkappid, UserSig, admin, rate limit) →
 //! [`service`] (API rules, no HTTP) → [`store`] (SQLite or memory, behind a trait). [`error`]
 //! holds the one mapping from failures to Tencent codes; [`config`] the command-line contract;
-//! [`clock`] the injected time.
+//! [`clock`] the injected time. With feature `mutants`, [`mutant`] holds deliberately different
+//! variants of the server for the conformance suite's self-check.
+
+/// Whether `$configured` (an `Option<Variant>`) is the variant `$v` (`Mutant::X` or `Benign::X`):
+/// the one test every variant hook uses; a constant `false` without feature `mutants`.
+#[cfg(feature = "mutants")]
+macro_rules! variant {
+    ($configured:expr, $($v:tt)+) => {
+        $crate::mutant::Variant::is_on($configured, $crate::mutant::$($v)+)
+    };
+}
+#[cfg(not(feature = "mutants"))]
+macro_rules! variant {
+    ($configured:expr, $($v:tt)+) => {
+        false
+    };
+}
 
 pub mod clock;
 pub mod config;
 pub mod error;
 pub mod gateway;
 pub mod http;
+#[cfg(feature = "mutants")]
+pub mod mutant;
 pub mod service;
 pub mod store;
 
@@ -42,6 +60,8 @@ pub fn app(
     clock: Arc<dyn Clock>,
     rng_seed: Option<u64>,
 ) -> axum::Router {
+    #[cfg(feature = "mutants")]
+    let config = &mutant::configure(config);
     let service = Service::new(
         store,
         Arc::clone(&clock),
@@ -50,6 +70,8 @@ pub fn app(
             limits: config.limits.clone(),
             restricted_words: config.restricted_words.clone(),
             rng_seed,
+            #[cfg(feature = "mutants")]
+            variant: config.variant,
         },
     );
     let gateway = Gateway::new(
@@ -61,9 +83,13 @@ pub fn app(
         clock,
         config.limits.requests_per_second,
     );
+    #[cfg(feature = "mutants")]
+    let gateway = gateway.with_variant(config.variant, config.limits.requests_per_second);
     http::router(http::AppState {
         service: Arc::new(service),
         gateway: Arc::new(gateway),
+        #[cfg(feature = "mutants")]
+        variant: config.variant,
     })
 }
 

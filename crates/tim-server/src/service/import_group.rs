@@ -103,8 +103,11 @@ impl Service {
             .rng
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let tail: String = (0..10)
-            .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        let (alphabet, len) = (ALPHABET, 10);
+        #[cfg(feature = "mutants")]
+        let (alphabet, len) = crate::mutant::group_id_tail(self.config.variant, (alphabet, len));
+        let tail: String = (0..len)
+            .map(|_| alphabet[rng.random_range(0..alphabet.len())] as char)
             .collect();
         match t {
             GroupType::Community => {

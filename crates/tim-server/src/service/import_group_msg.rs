@@ -28,6 +28,11 @@ impl Service {
             create_time: g.create_time,
             last_msg_time: g.last_msg_time,
         });
+        #[cfg(feature = "mutants")]
+        let snapshot = crate::mutant::snapshot(self.config.variant, snapshot);
+        let now = self.clock.now();
+        #[cfg(feature = "mutants")]
+        let now = crate::mutant::import_now(self.config.variant, now);
         // Messages the store already holds (a batch re-sent after a lost reply) are answered with
         // their original sequence numbers, whatever their times look like now.
         let candidates: Vec<Option<(u32, i64)>> = req
@@ -48,7 +53,7 @@ impl Service {
                 limits,
                 group: snapshot.as_ref(),
                 restricted_words: &self.config.restricted_words,
-                now: self.clock.now(),
+                now,
                 duplicates: &duplicates,
             },
         );
@@ -65,7 +70,10 @@ impl Service {
                 .map_err(|e| ApiError::Internal(format!("cannot encode MsgBody: {e}")))?;
             // `candidates` holds the supplied Random of every message (validation checked its range).
             let (random, random_supplied) = match candidate {
-                Some((r, _)) => (*r, true),
+                Some((r, _)) => (
+                    *r,
+                    !variant!(self.config.variant, Mutant::DuplicateStoredTwice),
+                ),
                 None => (self.random_u32(), false),
             };
             to_store.push(NewMessage {

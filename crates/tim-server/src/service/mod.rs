@@ -48,6 +48,9 @@ pub struct ServiceConfig {
     pub restricted_words: Vec<String>,
     /// Seed of the random generator (group IDs, generated `Random`s); `None` seeds from the OS.
     pub rng_seed: Option<u64>,
+    /// The server variant of the conformance self-check; `None` is the reference.
+    #[cfg(feature = "mutants")]
+    pub variant: Option<crate::mutant::Variant>,
 }
 
 /// The response body of any command.
@@ -70,8 +73,8 @@ pub enum ApiBody {
 
 /// The reference implementation of the group APIs.
 pub struct Service {
-    store: Arc<dyn Store>,
-    clock: Arc<dyn Clock>,
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) clock: Arc<dyn Clock>,
     config: ServiceConfig,
     stripes: Vec<Mutex<()>>,
     rng: Mutex<StdRng>,
@@ -100,6 +103,15 @@ impl Service {
 
     /// Decodes `body` for `command` and runs it.
     pub fn call(&self, command: Command, body: &[u8]) -> Result<ApiBody, ApiError> {
+        #[cfg(feature = "mutants")]
+        if let Some(v) = self.config.variant {
+            return crate::mutant::call(self, v, command, body);
+        }
+        self.call_rules(command, body)
+    }
+
+    /// Decodes `body` for `command` and runs the reference rules.
+    pub(crate) fn call_rules(&self, command: Command, body: &[u8]) -> Result<ApiBody, ApiError> {
         Ok(match command {
             Command::ImportGroupMsg => {
                 ApiBody::ImportGroupMsg(self.import_group_msg(decode_json(body)?)?)

@@ -7,6 +7,8 @@ mod crash;
 mod gateway;
 mod groups;
 mod import_msg;
+#[cfg(feature = "mutants")]
+mod mutants;
 mod process;
 mod store;
 mod support;

@@ -84,6 +84,8 @@ pub fn config(opts: &Opts) -> ServerConfig {
         limits,
         restricted_words: opts.restricted_words.clone(),
         dev_defaults: Vec::new(),
+        #[cfg(feature = "mutants")]
+        variant: None,
     }
 }
 
