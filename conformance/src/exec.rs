@@ -375,44 +375,41 @@ impl CaseRun<'_> {
             let req = self.build_request(path, &method, step.query.as_ref(), body, 0)?;
             return self.repeat_step(&at, req, n, &exp).await;
         }
-        let stored = match (&exp.stored, &group_alias) {
-            (Some(s), Some(alias)) => {
-                let want = self
-                    .vars
-                    .expand(s)?
-                    .as_i64()
-                    .ok_or_else(|| TemplateError("stored must be an integer".into()))?;
-                let before = self.history(alias).await?.map_or(0, |h| h.len() as i64);
-                Some((alias.clone(), want, before))
+        // `stored` may be asked for in `expect` (must), `should`, or a reading (which then matches
+        // only when the count does): count the group's messages around the request.
+        let wants_stored = exp.stored.is_some()
+            || should.stored.is_some()
+            || step.reading.iter().any(|r| r.fields.contains_key("stored"));
+        let before = match (wants_stored, &group_alias) {
+            (true, Some(alias)) => {
+                let n = self.history(alias).await?.map_or(0, |h| h.len() as i64);
+                Some((alias.clone(), n))
             }
-            (Some(_), None) => {
+            (true, None) => {
                 return Err(TemplateError(format!(
                     "{at}: stored needs a group (GroupId or group =)"
                 ))
                 .into())
             }
-            _ => None,
+            (false, _) => None,
         };
         let (req, reply) = self
             .send(ExchangeKind::Step, path, &method, step.query.as_ref(), body)
             .await?;
+        let gained = match &before {
+            Some((alias, n)) => Some(self.history(alias).await?.map_or(0, |h| h.len() as i64) - n),
+            None => None,
+        };
         let exp = self.expand_expectation(&exp)?;
         let should = self.expand_expectation(&should)?;
         let mut f = check::envelope(&reply, exp.http.unwrap_or(200), &at);
-        f.extend(check::failures(
-            &check::expectation_mismatches(&exp, &reply),
-            &self.case_clauses(),
-            Strength::Must,
-            &at,
-        ));
-        f.extend(check::failures(
-            &check::expectation_mismatches(&should, &reply),
-            &self.case_clauses(),
-            Strength::Should,
-            &at,
-        ));
+        for (e, strength) in [(&exp, Strength::Must), (&should, Strength::Should)] {
+            let mut m = check::expectation_mismatches(e, &reply);
+            m.extend(stored_mismatch(e, gained)?);
+            f.extend(check::failures(&m, &self.case_clauses(), strength, &at));
+        }
         if !step.reading.is_empty() {
-            f.extend(self.readings(step, &reply, &at)?);
+            f.extend(self.readings(step, &reply, gained, &at)?);
         }
         self.push_failures(f);
         if step.command() == Some(Command::ImportGroupMsg) {
@@ -425,22 +422,6 @@ impl CaseRun<'_> {
                 self.vars.ledger.forget(a);
             }
         }
-        if let Some((alias, want, before)) = stored {
-            let after = self.history(&alias).await?.map_or(0, |h| h.len() as i64);
-            if after - before != want {
-                let f = check::failures(
-                    &[check::Mismatch {
-                        path: "stored".into(),
-                        expected: json!(want),
-                        actual: Some(json!(after - before)),
-                    }],
-                    &self.case_clauses(),
-                    Strength::Must,
-                    &at,
-                );
-                self.push_failures(f);
-            }
-        }
         Ok(())
     }
 
@@ -448,6 +429,9 @@ impl CaseRun<'_> {
         let mut e = e.clone();
         for v in e.fields.values_mut() {
             *v = self.vars.expand(v)?;
+        }
+        if let Some(v) = &e.stored {
+            e.stored = Some(self.vars.expand(v)?);
         }
         if let Some(m) = &e.members {
             e.members = Some(
@@ -464,13 +448,15 @@ impl CaseRun<'_> {
         &mut self,
         step: &Step,
         reply: &Reply,
+        gained: Option<i64>,
         at: &str,
     ) -> Result<Vec<Failure>, TemplateError> {
         let mut why = Vec::new();
         for r in &step.reading {
             let exp =
                 self.expand_expectation(&Expectation::parse(&r.fields).map_err(TemplateError)?)?;
-            let m = check::expectation_mismatches(&exp, reply);
+            let mut m = check::expectation_mismatches(&exp, reply);
+            m.extend(stored_mismatch(&exp, gained)?);
             if m.is_empty() {
                 self.reading = Some(r.name.clone());
                 return Ok(Vec::new());
@@ -698,4 +684,22 @@ fn compact(v: &Value) -> String {
     } else {
         s
     }
+}
+
+/// `stored` of an expanded expectation against the messages the group gained.
+fn stored_mismatch(
+    e: &Expectation,
+    gained: Option<i64>,
+) -> Result<Option<check::Mismatch>, TemplateError> {
+    let (Some(want), Some(gained)) = (&e.stored, gained) else {
+        return Ok(None);
+    };
+    let want = want
+        .as_i64()
+        .ok_or_else(|| TemplateError("stored must be an integer".into()))?;
+    Ok((want != gained).then(|| check::Mismatch {
+        path: "stored".into(),
+        expected: json!(want),
+        actual: Some(json!(gained)),
+    }))
 }

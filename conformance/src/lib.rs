@@ -16,6 +16,8 @@ pub mod clause;
 mod exec;
 pub mod expectations;
 pub mod ledger;
+#[cfg(feature = "mutants")]
+pub mod mutants;
 pub mod pace;
 pub mod redact;
 pub mod reference;

@@ -1,0 +1,67 @@
+//! `tim-conformance-mutants`: the suite's self-check. Runs the whole suite against every
+//! deliberately broken variant of the reference server (each must be caught) and every benign
+//! variant (none may fail), each on a fresh in-process server, and prints the clause × mutant kill
+//! matrix. Built only with the `mutants` feature: `cargo xtask conformance --mutants`.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::Parser;
+use tim_conformance::mutants::{check, render, tally, CheckOptions};
+use tim_conformance::Suite;
+use tim_model::Edition;
+
+/// Runs the conformance suite against every mutant and benign variant of the reference server.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// Only variants whose name contains this.
+    #[arg(long)]
+    variant: Option<String>,
+    /// Only this edition (default: each edition a variant differs in).
+    #[arg(long)]
+    edition: Option<Edition>,
+    /// Suite runs in flight at once, each against its own server.
+    #[arg(long, default_value_t = 6)]
+    parallel: usize,
+    /// Cases in flight per suite run.
+    #[arg(long, default_value_t = 16)]
+    concurrency: usize,
+}
+
+fn main() -> ExitCode {
+    match real_main() {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn real_main() -> anyhow::Result<bool> {
+    let args = Args::parse();
+    let suite = Arc::new(Suite::load_default().context("loading the suite")?);
+    // Every variant names a clause of the registry: the matrix and the docs depend on it.
+    let unknown: Vec<String> = tim_server::mutant::Variant::all()
+        .into_iter()
+        .filter(|v| suite.clause(v.clause()).is_none())
+        .map(|v| format!("{} names unknown clause {}", v.name(), v.clause()))
+        .collect();
+    anyhow::ensure!(unknown.is_empty(), "{}", unknown.join("\n"));
+    let opts = CheckOptions {
+        variant_filter: args.variant,
+        edition: args.edition,
+        parallel: args.parallel,
+        concurrency: args.concurrency,
+    };
+    let started = std::time::Instant::now();
+    let runtime = tokio::runtime::Runtime::new()?;
+    let runs = runtime.block_on(check(suite, &opts));
+    anyhow::ensure!(!runs.is_empty(), "no variant matches the filter");
+    print!("{}", render(&runs));
+    println!("self-check took {:.1} s", started.elapsed().as_secs_f64());
+    Ok(tally(&runs).ok())
+}

@@ -1,0 +1,382 @@
+//! The suite's self-check (feature `mutants`): the suite against deliberately broken variants of
+//! the reference server, each of which must be caught (sharpness), and against benign variants,
+//! correct implementations that choose differently where the documents allow it, none of which
+//! may fail (fairness). Variants come from `tim_server::mutant`, a library-only switch that the
+//! `tim-server` binary does not expose.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use tim_model::Edition;
+use tim_server::config::{DataLocation, ServerConfig, DEV_ADMIN, DEV_SDKAPPID, DEV_SECRET_KEY};
+use tim_server::mutant::Variant;
+use tim_server::EmbeddedServer;
+
+use crate::clause::Strength;
+use crate::report::SuiteReport;
+use crate::verdict::Verdict;
+use crate::{run, SecretKey, Suite, SuiteOptions, Target};
+
+/// The restricted word the variants are started with, so the 80001 cases run.
+pub const RESTRICTED_WORD: &str = "conformance-forbidden-word";
+
+/// One variant run in one edition.
+#[derive(Debug, Clone)]
+pub struct VariantRun {
+    /// The variant.
+    pub variant: Variant,
+    /// The edition run.
+    pub edition: Edition,
+    /// The suite's report, or why the run could not happen.
+    pub report: Result<SuiteReport, String>,
+}
+
+impl VariantRun {
+    /// How the suite caught a mutant: a case FAILed (`Some(Strength::Must)`), or only a
+    /// should-check of the clause the mutant breaks failed (`Some(Strength::Should)`: the
+    /// mutant breaks a documented reading, which is all a fair suite may hold it to), or not at
+    /// all (`None`). Reference-snapshot differences are not compared here: benign variants
+    /// differ from the reference too.
+    pub fn caught(&self) -> Option<Strength> {
+        let report = self.report.as_ref().ok()?;
+        if report.cases.iter().any(|c| c.verdict == Verdict::Fail) {
+            return Some(Strength::Must);
+        }
+        let clause = self.variant.clause();
+        report
+            .cases
+            .iter()
+            .flat_map(|c| &c.failures)
+            .any(|f| f.strength == Strength::Should && f.clause.split(',').any(|c| c == clause))
+            .then_some(Strength::Should)
+    }
+
+    /// Cases that did not PASS (or SKIP).
+    pub fn flagged(&self) -> Vec<&str> {
+        match &self.report {
+            Ok(r) => r
+                .cases
+                .iter()
+                .filter(|c| !matches!(c.verdict, Verdict::Pass | Verdict::Skip))
+                .map(|c| c.id.as_str())
+                .collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// Clauses whose checks failed.
+    pub fn failed_clauses(&self) -> BTreeSet<String> {
+        let mut out = BTreeSet::new();
+        if let Ok(r) = &self.report {
+            for f in r.cases.iter().flat_map(|c| &c.failures) {
+                if f.strength != Strength::Info {
+                    out.extend(f.clause.split(',').map(str::to_string));
+                }
+            }
+        }
+        out
+    }
+
+    /// Whether any case FAILed or had a setup error, or the run did not happen.
+    pub fn any_failed(&self) -> bool {
+        match &self.report {
+            Ok(r) => r.cases.iter().any(|c| c.verdict.failed()),
+            Err(_) => true,
+        }
+    }
+
+    /// Whether this run is as it must be: a mutant caught, a benign variant without failure.
+    pub fn good(&self) -> bool {
+        if self.variant.is_mutant() {
+            self.caught().is_some()
+        } else {
+            !self.any_failed()
+        }
+    }
+}
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct CheckOptions {
+    /// Only variants whose name contains this.
+    pub variant_filter: Option<String>,
+    /// Only this edition (default: every edition the variant differs in).
+    pub edition: Option<Edition>,
+    /// Suite runs in flight at once (each against its own server).
+    pub parallel: usize,
+    /// Cases in flight per run.
+    pub concurrency: usize,
+}
+
+impl Default for CheckOptions {
+    fn default() -> Self {
+        CheckOptions {
+            variant_filter: None,
+            edition: None,
+            parallel: 6,
+            concurrency: 16,
+        }
+    }
+}
+
+/// Runs the suite against every selected variant, each on a fresh in-memory reference server.
+pub async fn check(suite: Arc<Suite>, opts: &CheckOptions) -> Vec<VariantRun> {
+    let jobs: Vec<(Variant, Edition)> = Variant::all()
+        .into_iter()
+        .filter(|v| {
+            opts.variant_filter
+                .as_deref()
+                .is_none_or(|f| v.name().contains(f))
+        })
+        .flat_map(|v| {
+            v.editions()
+                .iter()
+                .copied()
+                .filter(|e| opts.edition.is_none_or(|o| o == *e))
+                .map(move |e| (v, e))
+        })
+        .collect();
+    let limit = Arc::new(tokio::sync::Semaphore::new(opts.parallel.max(1)));
+    let mut tasks = Vec::new();
+    for (variant, edition) in jobs {
+        let suite = suite.clone();
+        let limit = limit.clone();
+        let concurrency = opts.concurrency;
+        tasks.push(tokio::spawn(async move {
+            let _permit = limit.acquire_owned().await;
+            let report = run_one(&suite, variant, edition, concurrency).await;
+            VariantRun {
+                variant,
+                edition,
+                report,
+            }
+        }));
+    }
+    let mut out = Vec::new();
+    for t in tasks {
+        match t.await {
+            Ok(r) => out.push(r),
+            Err(e) => panic!("a variant run panicked: {e}"),
+        }
+    }
+    out
+}
+
+async fn run_one(
+    suite: &Suite,
+    variant: Variant,
+    edition: Edition,
+    concurrency: usize,
+) -> Result<SuiteReport, String> {
+    let mut config = ServerConfig::development(DataLocation::Memory);
+    config.limits = edition.limits();
+    config.restricted_words = vec![RESTRICTED_WORD.to_string()];
+    config.variant = Some(variant);
+    // No reference-snapshot comparison: a variant's NON-STRICT must come from a should-check.
+    let server = EmbeddedServer::start(config)
+        .await
+        .map_err(|e| format!("cannot start the server: {e:#}"))?;
+    let target = Target {
+        base_url: server.url(),
+        sdkappid: DEV_SDKAPPID,
+        identifier: DEV_ADMIN.to_string(),
+        secret_key: SecretKey::new(DEV_SECRET_KEY),
+    };
+    let opts = SuiteOptions {
+        edition,
+        filter: None,
+        restricted_word: Some(RESTRICTED_WORD.to_string()),
+        concurrency,
+        ..SuiteOptions::default()
+    };
+    run(suite, &target, &opts).await.map_err(|e| e.to_string())
+}
+
+/// The verdict of the whole check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tally {
+    /// Mutants caught in every edition they apply to.
+    pub killed: usize,
+    /// Mutants not caught in some edition.
+    pub survived: usize,
+    /// Benign variants without a FAIL.
+    pub benign_passed: usize,
+    /// Benign variants with a FAIL or SETUP-ERROR.
+    pub benign_failed: usize,
+}
+
+impl Tally {
+    /// Whether every mutant was caught and no benign variant failed.
+    pub fn ok(&self) -> bool {
+        self.survived == 0 && self.benign_failed == 0
+    }
+}
+
+/// Counts the outcome per variant (a mutant is killed only when caught in each of its editions).
+pub fn tally(runs: &[VariantRun]) -> Tally {
+    let mut per: BTreeMap<Variant, bool> = BTreeMap::new();
+    for r in runs {
+        *per.entry(r.variant).or_insert(true) &= r.good();
+    }
+    let mut t = Tally {
+        killed: 0,
+        survived: 0,
+        benign_passed: 0,
+        benign_failed: 0,
+    };
+    for (v, good) in per {
+        match (v.is_mutant(), good) {
+            (true, true) => t.killed += 1,
+            (true, false) => t.survived += 1,
+            (false, true) => t.benign_passed += 1,
+            (false, false) => t.benign_failed += 1,
+        }
+    }
+    t
+}
+
+/// The human report: per-variant lines, then the clause × mutant matrix, then the totals.
+pub fn render(runs: &[VariantRun]) -> String {
+    let mut out = String::new();
+    let mutants: Vec<Variant> = unique(runs.iter().map(|r| r.variant).filter(|v| v.is_mutant()));
+    let benign: Vec<Variant> = unique(runs.iter().map(|r| r.variant).filter(|v| !v.is_mutant()));
+    let _ = writeln!(
+        out,
+        "Mutants (each must be caught; KILLED* = caught by a should-check of the should clause it breaks):"
+    );
+    for (i, v) in mutants.iter().enumerate() {
+        let mine: Vec<&VariantRun> = runs.iter().filter(|r| r.variant == *v).collect();
+        let caught = mine.iter().all(|r| r.good());
+        let weak = mine.iter().any(|r| r.caught() == Some(Strength::Should));
+        let detail: Vec<String> = mine
+            .iter()
+            .map(|r| match &r.report {
+                Ok(_) => {
+                    let f = r.flagged();
+                    let mut ids: Vec<&str> = f.iter().copied().take(3).collect();
+                    if f.len() > 3 {
+                        ids.push("…");
+                    }
+                    format!(
+                        "{}: {} case(s) [{}]",
+                        edition_name(r.edition),
+                        f.len(),
+                        ids.join(", ")
+                    )
+                }
+                Err(e) => format!("{}: not run ({e})", edition_name(r.edition)),
+            })
+            .collect();
+        let _ = writeln!(
+            out,
+            "  M{:02} {:<34} {:<8} breaks {:<26} {}",
+            i + 1,
+            v.name(),
+            match (caught, weak) {
+                (true, false) => "KILLED",
+                (true, true) => "KILLED*",
+                (false, _) => "SURVIVED",
+            },
+            v.clause(),
+            detail.join("; ")
+        );
+    }
+    let _ = writeln!(out, "\nBenign variants (none may fail):");
+    for (i, v) in benign.iter().enumerate() {
+        let mine: Vec<&VariantRun> = runs.iter().filter(|r| r.variant == *v).collect();
+        let failed = mine.iter().any(|r| r.any_failed());
+        let detail: Vec<String> = mine
+            .iter()
+            .map(|r| match &r.report {
+                Ok(rep) => {
+                    let t = rep.tally();
+                    let bad: Vec<&str> = rep
+                        .cases
+                        .iter()
+                        .filter(|c| c.verdict.failed())
+                        .map(|c| c.id.as_str())
+                        .collect();
+                    let mut s = format!(
+                        "{}: {} passed ({} non-strict), {} failed",
+                        edition_name(r.edition),
+                        t.passed(),
+                        t.non_strict,
+                        t.failed()
+                    );
+                    if !bad.is_empty() {
+                        let _ = write!(s, " [{}]", bad.join(", "));
+                    }
+                    s
+                }
+                Err(e) => format!("{}: not run ({e})", edition_name(r.edition)),
+            })
+            .collect();
+        let _ = writeln!(
+            out,
+            "  B{:02} {:<34} {:<8} {}",
+            i + 1,
+            v.name(),
+            if failed { "FAILED" } else { "PASSED" },
+            detail.join("; ")
+        );
+    }
+    // The matrix: one row per clause that some mutant made fail, one column per mutant.
+    let mut rows: BTreeMap<String, BTreeSet<usize>> = BTreeMap::new();
+    for (i, v) in mutants.iter().enumerate() {
+        for r in runs.iter().filter(|r| r.variant == *v) {
+            for c in r.failed_clauses() {
+                rows.entry(c).or_default().insert(i);
+            }
+        }
+    }
+    if !mutants.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nClause x mutant kill matrix (X: a check of the clause failed on the mutant; * the clause the mutant breaks):"
+        );
+        let width = rows.keys().map(String::len).max().unwrap_or(6).max(6);
+        let mut head = format!("  {:<width$} ", "clause");
+        for i in 0..mutants.len() {
+            let _ = write!(head, "{:>3}", (i + 1) % 100);
+        }
+        let _ = writeln!(out, "{}", head.trim_end());
+        for (clause, hit) in &rows {
+            let mut line = format!("  {clause:<width$} ");
+            for (i, v) in mutants.iter().enumerate() {
+                let cell = match (hit.contains(&i), v.clause() == clause) {
+                    (true, true) => "X*",
+                    (true, false) => "X",
+                    (false, true) => "*",
+                    (false, false) => ".",
+                };
+                let _ = write!(line, "{cell:>3}");
+            }
+            let _ = writeln!(out, "{}", line.trim_end());
+        }
+    }
+    let t = tally(runs);
+    let _ = writeln!(
+        out,
+        "\n{} mutants: {} killed, {} survived; {} benign variants: {} passed, {} failed",
+        t.killed + t.survived,
+        t.killed,
+        t.survived,
+        t.benign_passed + t.benign_failed,
+        t.benign_passed,
+        t.benign_failed
+    );
+    out
+}
+
+fn unique(it: impl Iterator<Item = Variant>) -> Vec<Variant> {
+    let mut seen = BTreeSet::new();
+    it.filter(|v| seen.insert(*v)).collect()
+}
+
+fn edition_name(e: Edition) -> &'static str {
+    match e {
+        Edition::Seed => "seed",
+        Edition::Current => "current",
+    }
+}
