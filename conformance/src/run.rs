@@ -113,7 +113,7 @@ pub async fn run(
             let (case, shared, gate) = ((*case).clone(), Arc::clone(&shared), Arc::clone(&gate));
             set.spawn(async move {
                 let _permit = gate.acquire_owned().await;
-                (i, run_case(&shared, &case, true).await)
+                (i, timed(run_case(&shared, &case, true)).await)
             });
         }
     }
@@ -125,7 +125,7 @@ pub async fn run(
     for i in exclusive {
         // Let the target's bucket refill: an exclusive case starts from an idle quota.
         tokio::time::sleep(Duration::from_millis(1100)).await;
-        reports[i] = Some(run_case(&shared, selected[i], false).await);
+        reports[i] = Some(timed(run_case(&shared, selected[i], false)).await);
     }
     let cases: Vec<CaseReport> = reports
         .into_iter()
@@ -166,7 +166,16 @@ fn skipped(case: &Case, why: String) -> CaseReport {
         note: Some(why),
         failures: Vec::new(),
         transcript: Vec::new(),
+        duration: 0.0,
     }
+}
+
+/// Runs a case and records its wall-clock time in the report.
+async fn timed(case: impl std::future::Future<Output = CaseReport>) -> CaseReport {
+    let clock = Instant::now();
+    let mut report = case.await;
+    report.duration = clock.elapsed().as_secs_f64();
+    report
 }
 
 fn setup_error(
@@ -309,6 +318,7 @@ async fn run_case(shared: &Shared, case: &Case, paced: bool) -> CaseReport {
             note: None,
             failures,
             transcript,
+            duration: 0.0,
         },
         Err(Abort::Setup(why)) => setup_error(case, why, failures, transcript),
         Err(Abort::Template(e)) => {
