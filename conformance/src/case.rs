@@ -360,10 +360,8 @@ impl Case {
             problems.push("has no step".to_owned());
         }
         for (i, s) in self.setup.iter().enumerate() {
-            if s.group.is_none() && !matches!(s.call, SetupCall::SetUnreadMsgNum) {
-                if s.body.get("GroupId").is_none() {
-                    problems.push(format!("setup[{i}]: no group alias and no GroupId"));
-                }
+            if s.group.is_none() && s.body.get("GroupId").is_none() {
+                problems.push(format!("setup[{i}]: no group alias and no GroupId"));
             }
             if s.server_id && s.group.is_none() {
                 problems.push(format!("setup[{i}]: server_id needs a group alias"));
@@ -421,4 +419,83 @@ pub(crate) fn is_kebab(s: &str) -> bool {
         && !s.contains("--")
         && s.chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+/// Resolves every placeholder of `case` as if it ran in `edition` (groups from setup, one
+/// message each, a restricted word claimed). Returns every problem; used by the lint.
+pub fn dry_run(case: &Case, edition: Edition) -> Vec<String> {
+    use crate::ledger::LedgerEntry;
+    use crate::template::{GroupVar, Vars};
+    let now = 1_700_000_000;
+    let mut vars = Vars::new(
+        "lint00",
+        &case.id,
+        now,
+        edition.limits(),
+        "admin",
+        1_400_000_000,
+    );
+    vars.restricted_word = Some("restricted".into());
+    let mut problems = Vec::new();
+    let mut note = |what: String, r: Result<Value, crate::template::TemplateError>| {
+        if let Err(e) = r {
+            problems.push(format!("{what}: {e}"));
+        }
+    };
+    for (i, s) in case.setup.iter().enumerate() {
+        if let Some(alias) = &s.group {
+            let id = vars.group_id_for(alias);
+            vars.groups.entry(alias.clone()).or_insert(GroupVar {
+                id,
+                create: Some(now - 86_400),
+                server_assigned: s.server_id,
+            });
+            if vars.ledger.entries(alias).is_empty() {
+                let entry = LedgerEntry {
+                    seq: 1,
+                    from: "a".into(),
+                    send_time: now - 3600,
+                    random: None,
+                    body: Value::Null,
+                };
+                vars.ledger.record(alias, entry);
+            }
+        }
+        note(format!("setup[{i}].body"), vars.expand(&s.body));
+    }
+    for (i, s) in case.step.iter().enumerate() {
+        let at = format!("step[{i}]");
+        for (name, v) in [
+            ("body", &s.body),
+            ("repeat", &s.repeat),
+            ("count", &s.count),
+        ] {
+            if let Some(v) = v {
+                note(format!("{at}.{name}"), vars.expand(v));
+            }
+        }
+        if let Some(raw) = &s.raw {
+            note(
+                format!("{at}.raw"),
+                vars.interpolate(raw).map(Value::String),
+            );
+        }
+        if let Some(q) = &s.query {
+            note(
+                format!("{at}.query"),
+                vars.expand(&serde_json::to_value(q).unwrap_or_default()),
+            );
+        }
+        let tables = [s.expect.as_ref(), s.should.as_ref()]
+            .into_iter()
+            .flatten()
+            .chain(s.reading.iter().map(|r| &r.fields));
+        for t in tables {
+            note(
+                format!("{at} expectations"),
+                vars.expand(&serde_json::to_value(t).unwrap_or_default()),
+            );
+        }
+    }
+    problems
 }

@@ -7,7 +7,8 @@
 //! Code map: [`clause`] and [`case`] (file formats) → [`template`] (placeholders) → [`run`]
 //! (probe, scheduling, one case) over [`target`] (HTTP) and [`pace`] (quota) → [`check`]
 //! (expectations, invariants, read-back) with [`ledger`] → [`redact`] → [`verdict`] →
-//! [`report`] (text, JSON, JUnit, HTML) and [`expectations`] (known failures).
+//! [`report`] (text, JSON, JUnit, HTML), [`reference`] (NON-STRICT against the reference
+//! server's snapshots) and [`expectations`] (known failures).
 
 pub mod case;
 pub mod check;
@@ -16,6 +17,7 @@ pub mod expectations;
 pub mod ledger;
 pub mod pace;
 pub mod redact;
+pub mod reference;
 pub mod report;
 pub mod run;
 pub mod target;

@@ -68,11 +68,9 @@ fn main() -> ExitCode {
 
 fn real_main() -> anyhow::Result<ExitCode> {
     let args = Args::parse();
-    let suite = match &args.cases {
-        Some(dir) => Suite::load(dir),
-        None => Suite::load_default(),
-    }
-    .context("loading the suite")?;
+    let dir = args.cases.clone().unwrap_or_else(Suite::default_dir);
+    let suite = Suite::load(&dir).context("loading the suite")?;
+    let snapshots = dir.join("tests").join("snapshots");
     let expectations = args
         .expectations
         .as_deref()
@@ -90,6 +88,7 @@ fn real_main() -> anyhow::Result<ExitCode> {
         restricted_word: args.restricted_word.clone(),
         concurrency: args.concurrency,
         pace: None,
+        reference: snapshots.is_dir().then_some(snapshots),
     };
     let runtime = tokio::runtime::Runtime::new()?;
     let report = runtime.block_on(run(&suite, &target, &opts))?;

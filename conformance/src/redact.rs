@@ -67,10 +67,15 @@ impl Redactor {
             }
         };
         let response = self.value(vars, &reply.body, None);
-        let curl_query = path.replace(
-            &format!("{}=[usersig]", query::USERSIG),
-            &format!("{}=$TIM_USERSIG", query::USERSIG),
-        );
+        let curl_query = path
+            .replace(
+                &format!("{}=[usersig]", query::USERSIG),
+                &format!("{}=$TIM_USERSIG", query::USERSIG),
+            )
+            .replace(
+                &format!("{}=[random]", query::RANDOM),
+                &format!("{}=$RANDOM", query::RANDOM),
+            );
         let curl = format!(
             "curl -sS -X {} \"$TIM_TARGET{}\" -H 'content-type: application/json' --data-raw {}",
             req.method,
@@ -95,7 +100,7 @@ impl Redactor {
                 let v = match k.as_str() {
                     query::USERSIG if !v.is_empty() => "[usersig]".to_owned(),
                     query::RANDOM if v.parse::<u64>().is_ok() => "[random]".to_owned(),
-                    _ => self.text(vars, v),
+                    _ => self.names(vars, v),
                 };
                 format!("{k}={v}")
             })
@@ -127,6 +132,9 @@ impl Redactor {
                     let n = *self.randoms.entry(r).or_insert(next);
                     Value::String(format!("[random#{n}]"))
                 }
+                (_, Some(n)) if n > 0 && n as u64 == vars.sdkappid => {
+                    Value::String("[sdkappid]".into())
+                }
                 _ => v.clone(),
             },
             other => other.clone(),
@@ -135,6 +143,11 @@ impl Redactor {
 
     /// Redacts a text: secrets, group IDs, accounts and ten-digit times inside it.
     pub fn text(&mut self, vars: &Vars, s: &str) -> String {
+        redact_times_in_text(vars, &self.names(vars, s))
+    }
+
+    /// Redacts secrets, group IDs and accounts inside a text.
+    fn names(&self, vars: &Vars, s: &str) -> String {
         let mut out = s.to_owned();
         for secret in &self.secrets {
             if out.contains(secret.as_str()) {
@@ -161,7 +174,7 @@ impl Redactor {
                 out = out.replace(id.as_str(), &label);
             }
         }
-        redact_times_in_text(vars, &out)
+        out
     }
 }
 
@@ -169,15 +182,27 @@ fn sent_random(vars: &Vars, r: i64) -> bool {
     vars.sent_randoms.contains(&r)
 }
 
-/// `[anchor]` for a time the case produced, else `[time]`.
+/// Times this close to the case start (seconds before, after) are all `[now~]`: a time the
+/// target chose (a default `CreateTime`) may fall on either side of a second boundary, and
+/// must not take the label of an anchor by chance.
+const NOW_WINDOW: (i64, i64) = (2, 5);
+
+/// `[now~]` near the case start, else `[anchor]` for a time the case produced, else `[time]`.
 fn time_label(vars: &Vars, t: i64) -> String {
+    if (vars.now - NOW_WINDOW.0..=vars.now + NOW_WINDOW.1).contains(&t) {
+        return "[now~]".to_owned();
+    }
     match vars.anchor_label(t) {
         Some(l) => format!("[{l}]"),
         None => "[time]".to_owned(),
     }
 }
 
-/// Replaces every run of exactly ten digits (a Unix time of this era) with its label.
+/// How far from the case's `now` a ten-digit number inside a text is taken for a time: three years.
+const TEXT_TIME_SPAN: i64 = 3 * 365 * 86_400;
+
+/// Replaces every run of exactly ten digits that is an anchor, or a Unix time within
+/// [`TEXT_TIME_SPAN`] of now, with its label (other numbers, such as an SDKAppID, stay).
 fn redact_times_in_text(vars: &Vars, s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = String::with_capacity(s.len());
@@ -190,7 +215,11 @@ fn redact_times_in_text(vars: &Vars, s: &str) -> String {
             }
             let run = &s[start..i];
             match (run.len(), run.parse::<i64>()) {
-                (10, Ok(t)) => out.push_str(&time_label(vars, t)),
+                (10, Ok(t))
+                    if vars.anchor_label(t).is_some() || (t - vars.now).abs() < TEXT_TIME_SPAN =>
+                {
+                    out.push_str(&time_label(vars, t))
+                }
                 _ => out.push_str(run),
             }
         } else {
@@ -224,15 +253,16 @@ mod tests {
         );
         let g = vars.expand(&json!("${g}")).unwrap();
         let t = vars.expand(&json!("${now-60}")).unwrap();
+        let near = vars.expand(&json!("${now+1}")).unwrap();
         let u = vars.expand(&json!("${user.a}")).unwrap();
         let mut r = Redactor::default();
         let v = json!({"GroupId": g, "SendTime": t, "From_Account": u, "MsgTime": 1_600_000_000,
-            "RequestId": "x", "MsgRandom": 7, "ErrorInfo": format!("group {} at 1699999940", g.as_str().unwrap())});
+            "RequestId": "x", "MsgRandom": 7, "CreateTime": near, "JoinTime": 1_700_000_000, "ErrorInfo": format!("group {} at 1699999940", g.as_str().unwrap())});
         let red = r.value(&vars, &v, None);
         assert_eq!(
             red,
             json!({"GroupId": "[group:g]", "SendTime": "[now-60]", "From_Account": "[user:a]",
-                "MsgTime": "[time]", "RequestId": "[request-id]", "MsgRandom": "[random#1]",
+                "MsgTime": "[time]", "RequestId": "[request-id]", "CreateTime": "[now~]", "JoinTime": "[now~]", "MsgRandom": "[random#1]",
                 "ErrorInfo": "group [group:g] at [now-60]"})
         );
     }

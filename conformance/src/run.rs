@@ -14,6 +14,7 @@ use crate::check;
 use crate::clause::Strength;
 use crate::pace::{default_rate, Pacer};
 use crate::redact::Redactor;
+use crate::reference;
 use crate::report::{coverage, CaseReport, Exchange, ExchangeKind, SuiteReport};
 use crate::target::{Body, Http, Reply, Request, Target, TransportError};
 use crate::template::{base36, GroupVar, TemplateError, Vars};
@@ -33,6 +34,9 @@ pub struct SuiteOptions {
     pub concurrency: usize,
     /// Requests per second per API; default 80% of the edition quota.
     pub pace: Option<u32>,
+    /// The reference server's snapshots: a passing case whose responses differ from them is
+    /// NON-STRICT (`None`: no comparison).
+    pub reference: Option<std::path::PathBuf>,
 }
 
 impl Default for SuiteOptions {
@@ -43,6 +47,7 @@ impl Default for SuiteOptions {
             restricted_word: None,
             concurrency: 16,
             pace: None,
+            reference: None,
         }
     }
 }
@@ -122,12 +127,17 @@ pub async fn run(
             reports[i] = Some(r);
         }
     }
-    for i in exclusive {
-        // Let the target's bucket refill: an exclusive case starts from an idle quota.
-        tokio::time::sleep(Duration::from_millis(1100)).await;
-        reports[i] = Some(timed(run_case(&shared, selected[i], false)).await);
+    // Exclusive cases start from an idle quota, and the run leaves the target's quota idle
+    // after them (so that a run right after this one is not refused).
+    let refill = Duration::from_millis(1100);
+    for i in &exclusive {
+        tokio::time::sleep(refill).await;
+        reports[*i] = Some(timed(run_case(&shared, selected[*i], false)).await);
     }
-    let cases: Vec<CaseReport> = reports
+    if !exclusive.is_empty() {
+        tokio::time::sleep(refill).await;
+    }
+    let mut cases: Vec<CaseReport> = reports
         .into_iter()
         .zip(&selected)
         .map(|(r, c)| {
@@ -136,6 +146,14 @@ pub async fn run(
             })
         })
         .collect();
+    if let Some(dir) = &opts.reference {
+        for c in cases.iter_mut().filter(|c| c.verdict == Verdict::Pass) {
+            if let Some(r) = reference::load(dir, opts.edition, &c.id) {
+                c.failures.extend(reference::compare(&r, c));
+                c.verdict = Verdict::from_failures(&c.failures);
+            }
+        }
+    }
     Ok(SuiteReport {
         edition: opts.edition,
         target_url: target.base_url.clone(),
@@ -431,7 +449,15 @@ impl CaseRun<'_> {
                 );
             }
         }
-        let reply = self.call(ExchangeKind::Setup, cmd, body.clone()).await?;
+        let (req, reply) = self
+            .send(
+                ExchangeKind::Setup,
+                cmd.path(),
+                "POST",
+                None,
+                Body::Json(body.clone()),
+            )
+            .await?;
         if reply.http != 200 || !check::is_ok(&reply) {
             let e = self
                 .transcript
@@ -461,6 +487,12 @@ impl CaseRun<'_> {
                     g.id = id.to_owned();
                     g.server_assigned = true;
                 }
+                // Redact the answer again, now that the ID has a name.
+                self.transcript.pop();
+                let ex = self
+                    .redactor
+                    .exchange(&self.vars, ExchangeKind::Setup, &req, &reply);
+                self.transcript.push(ex);
             }
             SetupCall::DestroyGroup => {
                 if let Some(a) = alias {
@@ -631,7 +663,7 @@ impl CaseRun<'_> {
                 "{}: {}",
                 r.name,
                 m.iter()
-                    .map(|x| format!("{}", x.path))
+                    .map(|x| x.path.clone())
                     .collect::<Vec<_>>()
                     .join(", ")
             ));

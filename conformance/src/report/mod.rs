@@ -84,7 +84,8 @@ pub struct Exchange {
     pub http: u16,
     /// The response: JSON, or a string when it was not JSON.
     pub response: Value,
-    /// A curl line that repeats the request (target URL as `$TIM_TARGET`, usersig as `$TIM_USERSIG`).
+    /// A curl line that repeats the request (target URL as `$TIM_TARGET`, usersig as
+    /// `$TIM_USERSIG`, random as `$RANDOM`; redacted IDs must be filled in by hand).
     pub curl: String,
 }
 

@@ -1,0 +1,127 @@
+//! Comparison with the reference server's snapshots (`tests/snapshots/<edition>__<case>.snap`):
+//! a case whose checks all hold but whose responses differ from the reference in a field the
+//! reference has (extra fields, key order and `RequestId` ignored) is NON-STRICT.
+
+use std::path::Path;
+
+use serde_json::{json, Value};
+use tim_model::Edition;
+
+use crate::clause::Strength;
+use crate::report::CaseReport;
+use crate::verdict::Failure;
+
+/// The pseudo-clause of reference differences.
+pub const CLAUSE: &str = "REFERENCE-SNAPSHOT";
+
+/// The snapshot view of a case: its verdict, reading and transcript without curl lines.
+pub fn snapshot_view(c: &CaseReport) -> Value {
+    let transcript: Vec<Value> = c
+        .transcript
+        .iter()
+        .map(|x| {
+            json!({
+                "kind": x.kind,
+                "request": format!("{} {}", x.method, x.path),
+                "body": x.body,
+                "http": x.http,
+                "response": x.response,
+            })
+        })
+        .collect();
+    json!({ "id": c.id, "verdict": c.verdict, "reading": c.reading, "transcript": transcript })
+}
+
+/// The snapshot name of a case in an edition: `<edition>__<case-id>`.
+pub fn snapshot_name(edition: Edition, case_id: &str) -> String {
+    format!("{edition}__{case_id}")
+}
+
+/// Reads the snapshot view of `case_id` from `dir` (`None` when absent or unreadable).
+pub fn load(dir: &Path, edition: Edition, case_id: &str) -> Option<Value> {
+    let text =
+        std::fs::read_to_string(dir.join(format!("{}.snap", snapshot_name(edition, case_id))))
+            .ok()?;
+    // An insta snapshot: a `---` header block, then the JSON content.
+    let body = text.strip_prefix("---\n")?.split_once("\n---\n")?.1;
+    serde_json::from_str(body).ok()
+}
+
+/// The differences between a case's responses and the reference's, as should-level failures.
+pub fn compare(reference: &Value, case: &CaseReport) -> Vec<Failure> {
+    let mut out = Vec::new();
+    let empty = Vec::new();
+    let refs = reference
+        .get("transcript")
+        .and_then(Value::as_array)
+        .unwrap_or(&empty);
+    if refs.len() != case.transcript.len() {
+        out.push(Failure {
+            clause: CLAUSE.into(),
+            strength: Strength::Should,
+            at: "transcript".into(),
+            message: format!(
+                "{} exchanges, the reference server had {}",
+                case.transcript.len(),
+                refs.len()
+            ),
+            expected: Some(json!(refs.len())),
+            actual: Some(json!(case.transcript.len())),
+        });
+    }
+    for (i, (r, x)) in refs.iter().zip(&case.transcript).enumerate() {
+        let mut diffs = Vec::new();
+        if let Some(h) = r.get("http") {
+            diff(h, Some(&json!(x.http)), "http", &mut diffs);
+        }
+        if let Some(resp) = r.get("response") {
+            diff(resp, Some(&x.response), "", &mut diffs);
+        }
+        for (path, expected, actual) in diffs {
+            out.push(Failure {
+                clause: CLAUSE.into(),
+                strength: Strength::Should,
+                at: format!("exchange #{i}"),
+                message: format!("{path} differs from the reference server"),
+                expected: Some(expected),
+                actual,
+            });
+        }
+    }
+    out
+}
+
+fn diff(
+    reference: &Value,
+    actual: Option<&Value>,
+    path: &str,
+    out: &mut Vec<(String, Value, Option<Value>)>,
+) {
+    match (reference, actual) {
+        (Value::Object(r), Some(Value::Object(a))) => {
+            for (k, v) in r.iter().filter(|(k, _)| k.as_str() != "RequestId") {
+                let p = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                diff(v, a.get(k), &p, out);
+            }
+        }
+        (Value::Array(r), Some(Value::Array(a))) if r.len() == a.len() => {
+            for (i, (x, y)) in r.iter().zip(a).enumerate() {
+                diff(x, Some(y), &format!("{path}[{i}]"), out);
+            }
+        }
+        (r, a) if a != Some(r) => out.push((
+            if path.is_empty() {
+                "response".into()
+            } else {
+                path.to_owned()
+            },
+            r.clone(),
+            a.cloned(),
+        )),
+        _ => {}
+    }
+}
