@@ -282,7 +282,7 @@ impl Applied {
         for l in &self.known {
             let _ = writeln!(
                 out,
-                "  known       {:<11} {}  ({})",
+                "  known       {:<11} {}: {}",
                 l.verdict.name(),
                 l.case,
                 l.reason
@@ -291,7 +291,7 @@ impl Applied {
         for l in &self.stale {
             let _ = writeln!(
                 out,
-                "  STALE       {:<11} {}  (passes now: remove the entry at line {}; reason was: {})",
+                "  STALE       {:<11} {}: passes now, remove the entry at line {} (reason was: {})",
                 l.verdict.name(),
                 l.case,
                 l.line,
@@ -299,12 +299,12 @@ impl Applied {
             );
         }
         for (c, v) in &self.unexpected {
-            let _ = writeln!(out, "  unexpected  {:<11} {c}  (not in the file)", v.name());
+            let _ = writeln!(out, "  unexpected  {:<11} {c}: not in the file", v.name());
         }
         for l in &self.not_run {
             let _ = writeln!(
                 out,
-                "  not run     {:<11} {}  ({})",
+                "  not run     {:<11} {}: {}",
                 l.verdict.name(),
                 l.case,
                 l.reason

@@ -375,16 +375,19 @@ reason = "no restricted word"
     assert!(!a.ok());
     let text = a.render();
     assert!(
-        text.contains("known       FAIL        igm-fail  (batch limit 25)"),
+        text.contains("known       FAIL        igm-fail: batch limit 25"),
         "{text}"
     );
     assert!(
         text.contains(
-            "STALE       NON-STRICT  igm-nonstrict  (passes now: remove the entry at line 7"
+            "STALE       NON-STRICT  igm-nonstrict: passes now, remove the entry at line 7"
         ),
         "{text}"
     );
-    assert!(text.contains("unexpected  SETUP-ERROR grp-setup"), "{text}");
+    assert!(
+        text.contains("unexpected  SETUP-ERROR grp-setup: not in the file"),
+        "{text}"
+    );
     assert!(
         text.contains("1 known, 1 stale, 1 unexpected => the run fails"),
         "{text}"

@@ -117,9 +117,36 @@ fn summary(out: &mut String, r: &SuiteReport, expectations: Option<&Applied>) {
             v.name()
         );
     }
+    out.push_str("</p>");
+    let attention: Vec<String> = r
+        .cases
+        .iter()
+        .filter(|c| has_details(c, expectations))
+        .map(|c| {
+            let tag = match expectations {
+                Some(a) if a.is_unexpected(&c.id) => "unexpected",
+                Some(a) => a.status(&c.id).map_or("", |(s, _)| s),
+                None => "",
+            };
+            format!(
+                "<li>{} <a href=\"#{}\"><code>{}</code></a> {}</li>",
+                badge(c.verdict),
+                anchor(&c.id),
+                esc(&c.id),
+                tag
+            )
+        })
+        .collect();
+    if !attention.is_empty() {
+        let _ = write!(
+            out,
+            "<p>Cases that did not pass:</p><ul class=\"attention\">{}</ul>",
+            attention.concat()
+        );
+    }
     let _ = writeln!(
         out,
-        "</p><p class=\"line\"><code>{}</code></p></header>",
+        "<p class=\"line\"><code>{}</code></p></header>",
         esc(&r.summary_line())
     );
 }
@@ -441,7 +468,8 @@ article[data-verdict=FAIL]{border-left-color:#c22}article[data-verdict=NON-STRIC
 article[data-verdict=SETUP-ERROR]{border-left-color:#8a3bb0}\
 .failure{margin:.6em 0;padding:.3em .6em;background:#fff8f8;border:1px solid #f0c8c8}.failure.should{background:#fffbea;border-color:#eedc9a}\
 .diff{display:flex;gap:.6em}.diff>div{flex:1;min-width:0}.exchange{margin:.5em 0}pre.curl{background:#f0f4ff}\
-ul.delta{margin:.2em 0}";
+ul.delta{margin:.2em 0}table.list td:nth-child(2) code{white-space:nowrap}\
+ul.attention{columns:3;margin:.2em 0}";
 
 const JS: &str = "\
 document.querySelectorAll('input[data-filter]').forEach(function(box){\
