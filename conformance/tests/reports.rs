@@ -524,6 +524,13 @@ fn code_and_stdout(out: &Output) -> (Option<i32>, String) {
 /// The case that fails against a server without rate limit (it expects 60007 under a burst).
 const RATE_CASE: &str = "rate-burst-unknown-group";
 
+/// Runs [`RATE_CASE`] against `url` with the expectations file `known`.
+async fn rate_case_with(url: &str, dir: &Path, known: &Path) -> (Option<i32>, String) {
+    let known = known.to_str().unwrap();
+    let extra = ["--filter", RATE_CASE, "--expectations", known];
+    code_and_stdout(&conformance(url, dir, &extra).await)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exit_codes_follow_verdicts_and_expectations() {
     let dir = tempfile::tempdir().unwrap();
@@ -552,14 +559,7 @@ async fn exit_codes_follow_verdicts_and_expectations() {
     )
     .unwrap();
     let known_arg = known.to_str().unwrap();
-    let (code, out) = code_and_stdout(
-        &conformance(
-            &no_limit.url(),
-            dir.path(),
-            &["--filter", RATE_CASE, "--expectations", known_arg],
-        )
-        .await,
-    );
+    let (code, out) = rate_case_with(&no_limit.url(), dir.path(), &known).await;
     assert_eq!(code, Some(0), "{out}");
     assert!(out.contains("1 known, 0 stale, 0 unexpected"), "{out}");
     let xml =
@@ -572,14 +572,7 @@ async fn exit_codes_follow_verdicts_and_expectations() {
     );
 
     // The server is fixed (rate limit on): the entry is stale and fails the run.
-    let (code, out) = code_and_stdout(
-        &conformance(
-            &limited.url(),
-            dir.path(),
-            &["--filter", RATE_CASE, "--expectations", known_arg],
-        )
-        .await,
-    );
+    let (code, out) = rate_case_with(&limited.url(), dir.path(), &known).await;
     assert_eq!(code, Some(1), "{out}");
     assert!(
         out.contains("STALE") && out.contains("0 known, 1 stale, 0 unexpected"),
@@ -592,14 +585,7 @@ async fn exit_codes_follow_verdicts_and_expectations() {
         format!("[[expected]]\ncase = \"{RATE_CASE}\"\nreason = \"r\"\nedition = \"current\"\n"),
     )
     .unwrap();
-    let (code, out) = code_and_stdout(
-        &conformance(
-            &no_limit.url(),
-            dir.path(),
-            &["--filter", RATE_CASE, "--expectations", known_arg],
-        )
-        .await,
-    );
+    let (code, out) = rate_case_with(&no_limit.url(), dir.path(), &known).await;
     assert_eq!(code, Some(1), "{out}");
     assert!(out.contains("0 known, 0 stale, 1 unexpected"), "{out}");
 
