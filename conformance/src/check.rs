@@ -248,8 +248,22 @@ pub fn import_invariants(
             ));
             continue;
         };
-        if ledger.has_seq(alias, seq) {
-            continue; // a duplicate answered with the original's MsgSeq
+        if let Some(original) = ledger.entry(alias, seq) {
+            // A duplicate (same supplied Random) is answered with the original's MsgSeq; any
+            // other message that gets an existing MsgSeq was numbered twice.
+            let random = m.get("Random").and_then(Value::as_i64);
+            if random.is_none() || random != original.random {
+                out.push(failure(
+                    auto::SEQ_CONTIGUOUS,
+                    at,
+                    format!(
+                        "ImportMsgResult[{i}].MsgSeq {seq} was already given to another message"
+                    ),
+                    Some(json!(ledger.next_seq(alias))),
+                    Some(json!(seq)),
+                ));
+            }
+            continue;
         }
         let want = ledger.next_seq(alias);
         if seq != want {
@@ -461,6 +475,31 @@ mod tests {
         let f = import_invariants(&msgs, &gap, "g", &mut ledger, "s");
         let clauses: Vec<_> = f.iter().map(|f| f.clause.as_str()).collect();
         assert_eq!(clauses, [auto::SEQ_CONTIGUOUS, auto::MSGTIME]);
+        let reused = reply(
+            json!({"ActionStatus": "OK", "ErrorCode": 0, "ImportMsgResult": [
+            {"Result": 0, "MsgSeq": 1, "MsgTime": 10}, {"Result": 0, "MsgSeq": 6, "MsgTime": 11}]}),
+        );
+        let f = import_invariants(&msgs, &reused, "g", &mut ledger, "s");
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert!(f[0].message.contains("already given"));
+        let mut dup = msgs[0].clone();
+        dup["Random"] = json!(7);
+        let mut ledger = Ledger::default();
+        let one = |seq: u64| {
+            reply(
+                json!({"ActionStatus": "OK", "ErrorCode": 0, "ImportMsgResult": [
+            {"Result": 0, "MsgSeq": seq, "MsgTime": 10}]}),
+            )
+        };
+        assert!(
+            import_invariants(std::slice::from_ref(&dup), &one(1), "g", &mut ledger, "s")
+                .is_empty()
+        );
+        assert!(
+            import_invariants(std::slice::from_ref(&dup), &one(1), "g", &mut ledger, "s")
+                .is_empty()
+        );
+        assert_eq!(ledger.entries("g").len(), 1);
         assert!(!envelope(
             &reply(json!({"ActionStatus": "OK", "ErrorCode": 5})),
             200,

@@ -291,7 +291,7 @@ impl Applied {
         for l in &self.stale {
             let _ = writeln!(
                 out,
-                "  STALE       {:<11} {}: passes now, remove the entry at line {} (reason was: {})",
+                "  STALE       {:<11} {}: stale expectation, the case passes now; remove the entry at line {} (reason was: {})",
                 l.verdict.name(),
                 l.case,
                 l.line,

@@ -47,9 +47,9 @@ impl Ledger {
         self.entries(alias).iter().map(|e| e.send_time).max()
     }
 
-    /// Whether `seq` is already a confirmed message of `alias` (a duplicate answer).
-    pub fn has_seq(&self, alias: &str, seq: u64) -> bool {
-        self.entries(alias).iter().any(|e| e.seq == seq)
+    /// The confirmed message of `alias` with `MsgSeq` `seq`, if any.
+    pub fn entry(&self, alias: &str, seq: u64) -> Option<&LedgerEntry> {
+        self.entries(alias).iter().find(|e| e.seq == seq)
     }
 
     /// Records a newly confirmed message.

@@ -5,7 +5,7 @@
 //! answers (expectations plus automatic invariants), and reports a verdict per case.
 //!
 //! Code map: [`clause`] and [`case`] (file formats) → [`template`] (placeholders) → [`run`]
-//! (probe, scheduling, one case) over [`target`] (HTTP) and [`pace`] (quota) → [`check`]
+//! (probe, scheduling; `exec.rs` runs one case) over [`target`] (HTTP) and [`pace`] (quota) → [`check`]
 //! (expectations, invariants, read-back) with [`ledger`] → [`redact`] → [`verdict`] →
 //! [`report`] (text, JSON, JUnit, HTML), [`reference`] (NON-STRICT against the reference
 //! server's snapshots) and [`expectations`] (known failures).
@@ -13,6 +13,7 @@
 pub mod case;
 pub mod check;
 pub mod clause;
+mod exec;
 pub mod expectations;
 pub mod ledger;
 pub mod pace;

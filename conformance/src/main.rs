@@ -24,8 +24,8 @@ struct Args {
     #[arg(long)]
     identifier: String,
     /// The app's secret key.
-    #[arg(long, env = "TIM_SECRET_KEY", hide_env_values = true)]
-    secret_key: String,
+    #[arg(long, env = "TIM_SECRET_KEY", hide_env_values = true, value_parser = parse_key)]
+    secret_key: SecretKey,
     /// The edition the target implements.
     #[arg(long, default_value = "seed")]
     edition: Edition,
@@ -55,6 +55,11 @@ struct Args {
     cases: Option<PathBuf>,
 }
 
+/// Wraps the key at once, so that `Args`'s `Debug` never shows it.
+fn parse_key(s: &str) -> Result<SecretKey, String> {
+    Ok(SecretKey::new(s))
+}
+
 fn main() -> ExitCode {
     match real_main() {
         Ok(code) => code,
@@ -80,7 +85,7 @@ fn real_main() -> anyhow::Result<ExitCode> {
         base_url: args.target.clone(),
         sdkappid: args.sdkappid,
         identifier: args.identifier.clone(),
-        secret_key: SecretKey::new(args.secret_key.clone()),
+        secret_key: args.secret_key.clone(),
     };
     let opts = SuiteOptions {
         edition: args.edition,

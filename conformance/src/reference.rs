@@ -125,3 +125,50 @@ fn diff(
         _ => {}
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::{Exchange, ExchangeKind};
+    use crate::verdict::Verdict;
+
+    fn case(response: Value) -> CaseReport {
+        CaseReport {
+            id: "c".into(),
+            title: String::new(),
+            clauses: Vec::new(),
+            verdict: Verdict::Pass,
+            reading: None,
+            note: None,
+            failures: Vec::new(),
+            duration: 0.0,
+            transcript: vec![Exchange {
+                kind: ExchangeKind::Step,
+                method: "POST".into(),
+                path: "/p".into(),
+                body: json!({}),
+                http: 200,
+                response,
+                curl: String::new(),
+            }],
+        }
+    }
+
+    #[test]
+    fn fields_the_reference_has_count_extra_fields_and_request_id_do_not() {
+        let reference = snapshot_view(&case(
+            json!({"ActionStatus": "FAIL", "ErrorCode": 10004, "ErrorInfo": "MsgList too long", "RequestId": "[request-id]"}),
+        ));
+        let same = case(
+            json!({"ErrorInfo": "MsgList too long", "ErrorCode": 10004, "ActionStatus": "FAIL", "Extra": 1}),
+        );
+        assert!(compare(&reference, &same).is_empty());
+        let worded =
+            case(json!({"ActionStatus": "FAIL", "ErrorCode": 10004, "ErrorInfo": "too many"}));
+        let d = compare(&reference, &worded);
+        assert_eq!(d.len(), 1);
+        assert_eq!(d[0].strength, Strength::Should);
+        assert!(d[0].message.starts_with("ErrorInfo"));
+        assert_eq!(Verdict::from_failures(&d), Verdict::NonStrict);
+    }
+}

@@ -86,3 +86,40 @@ pub struct Failure {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub actual: Option<Value>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failure(strength: Strength) -> Failure {
+        Failure {
+            clause: "X".into(),
+            strength,
+            at: "step[0]".into(),
+            message: String::new(),
+            expected: None,
+            actual: None,
+        }
+    }
+
+    #[test]
+    fn must_fails_should_is_non_strict_info_passes() {
+        assert_eq!(Verdict::from_failures(&[]), Verdict::Pass);
+        assert_eq!(
+            Verdict::from_failures(&[failure(Strength::Info)]),
+            Verdict::Pass
+        );
+        assert_eq!(
+            Verdict::from_failures(&[failure(Strength::Should)]),
+            Verdict::NonStrict
+        );
+        let both = [failure(Strength::Should), failure(Strength::Must)];
+        assert_eq!(Verdict::from_failures(&both), Verdict::Fail);
+        assert_eq!(
+            serde_json::to_value(Verdict::NonStrict).unwrap(),
+            "NON-STRICT"
+        );
+        assert!(Verdict::SetupError.failed() && Verdict::NonStrict.passed());
+        assert!(!Verdict::Skip.passed() && !Verdict::Skip.failed());
+    }
+}

@@ -380,7 +380,7 @@ reason = "no restricted word"
     );
     assert!(
         text.contains(
-            "STALE       NON-STRICT  igm-nonstrict: passes now, remove the entry at line 7"
+            "STALE       NON-STRICT  igm-nonstrict: stale expectation, the case passes now; remove the entry at line 7"
         ),
         "{text}"
     );

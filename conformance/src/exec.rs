@@ -1,0 +1,720 @@
+//! Executing one case: setup through the public API, the steps under test, the runner-side
+//! checks, and the verdict. Every request goes through [`CaseRun::send`]: pacing, signing,
+//! recording the redacted exchange.
+
+use serde_json::{json, Value};
+use tim_model::{Command, Limits};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use std::sync::Arc;
+
+use crate::case::{Case, CheckKind, Expectation, SetupCall, Step};
+use crate::check;
+use crate::clause::Strength;
+use crate::pace::Pacer;
+use crate::redact::Redactor;
+use crate::report::{CaseReport, Exchange, ExchangeKind};
+use crate::target::{Body, Http, Reply, Request, TransportError};
+use crate::template::{GroupVar, TemplateError, Vars};
+use crate::verdict::{Failure, Verdict};
+
+/// What every case of a run shares.
+pub(crate) struct Shared {
+    pub(crate) http: Http,
+    pub(crate) pacer: Pacer,
+    pub(crate) run: String,
+    pub(crate) limits: Limits,
+    pub(crate) restricted_word: Option<String>,
+}
+
+pub(crate) fn skipped(case: &Case, why: String) -> CaseReport {
+    CaseReport {
+        id: case.id.clone(),
+        title: case.title.clone(),
+        clauses: case.clauses.clone(),
+        verdict: Verdict::Skip,
+        reading: None,
+        note: Some(why),
+        failures: Vec::new(),
+        transcript: Vec::new(),
+        duration: 0.0,
+    }
+}
+
+/// Runs a case and records its wall-clock time in the report.
+pub(crate) async fn timed(case: impl std::future::Future<Output = CaseReport>) -> CaseReport {
+    let clock = std::time::Instant::now();
+    let mut report = case.await;
+    report.duration = clock.elapsed().as_secs_f64();
+    report
+}
+
+pub(crate) fn setup_error(
+    case: &Case,
+    why: String,
+    failures: Vec<Failure>,
+    transcript: Vec<Exchange>,
+) -> CaseReport {
+    CaseReport {
+        verdict: Verdict::SetupError,
+        note: Some(why),
+        failures,
+        transcript,
+        ..skipped(case, String::new())
+    }
+}
+
+/// The runner clock, Unix seconds.
+pub(crate) fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// Why a case stopped early.
+enum Abort {
+    /// Setup failed or the target went away: SETUP-ERROR.
+    Setup(String),
+    /// A placeholder could not be resolved: the case file is wrong (reported as SETUP-ERROR).
+    Template(TemplateError),
+}
+
+impl From<TemplateError> for Abort {
+    fn from(e: TemplateError) -> Self {
+        Abort::Template(e)
+    }
+}
+
+impl From<TransportError> for Abort {
+    fn from(e: TransportError) -> Self {
+        Abort::Setup(format!("target unreachable mid-case: {}", e.0))
+    }
+}
+
+/// The state of one running case.
+struct CaseRun<'a> {
+    shared: &'a Shared,
+    case: &'a Case,
+    paced: bool,
+    vars: Vars,
+    redactor: Redactor,
+    transcript: Vec<Exchange>,
+    failures: Vec<Failure>,
+    reading: Option<String>,
+    requests: u32,
+}
+
+pub(crate) async fn run_case(shared: &Shared, case: &Case, paced: bool) -> CaseReport {
+    let t = shared.http.target();
+    let mut vars = Vars::new(
+        &shared.run,
+        &case.id,
+        unix_now(),
+        shared.limits.clone(),
+        &t.identifier,
+        t.sdkappid,
+    );
+    vars.restricted_word = shared.restricted_word.clone();
+    let mut cr = CaseRun {
+        shared,
+        case,
+        paced,
+        vars,
+        redactor: Redactor::default(),
+        transcript: Vec::new(),
+        failures: Vec::new(),
+        reading: None,
+        requests: 0,
+    };
+    let outcome = cr.go().await;
+    let CaseRun {
+        transcript,
+        failures,
+        reading,
+        ..
+    } = cr;
+    match outcome {
+        Ok(()) => CaseReport {
+            id: case.id.clone(),
+            title: case.title.clone(),
+            clauses: case.clauses.clone(),
+            verdict: Verdict::from_failures(&failures),
+            reading,
+            note: None,
+            failures,
+            transcript,
+            duration: 0.0,
+        },
+        Err(Abort::Setup(why)) => setup_error(case, why, failures, transcript),
+        Err(Abort::Template(e)) => {
+            setup_error(case, format!("case file error: {e}"), failures, transcript)
+        }
+    }
+}
+
+impl CaseRun<'_> {
+    async fn go(&mut self) -> Result<(), Abort> {
+        for (i, setup) in self.case.setup.iter().enumerate() {
+            self.setup(i, setup).await?;
+        }
+        for (i, step) in self.case.step.iter().enumerate() {
+            match step.check {
+                None => self.request_step(i, step).await?,
+                Some(CheckKind::Readback) => self.readback_step(i, step).await?,
+                Some(CheckKind::GroupInfo) => self.group_info_step(i, step).await?,
+            }
+        }
+        Ok(())
+    }
+
+    fn case_clauses(&self) -> String {
+        self.case.clauses.join(",")
+    }
+
+    /// Builds, paces, sends and records one request.
+    async fn send(
+        &mut self,
+        kind: ExchangeKind,
+        path: String,
+        method: &str,
+        query: Option<&crate::case::QueryOverrides>,
+        body: Body,
+    ) -> Result<(Request, Reply), Abort> {
+        self.requests += 1;
+        let q = self
+            .shared
+            .http
+            .query(query, &mut self.vars, self.requests)?;
+        self.note_query(&q);
+        if let Body::Json(v) = &body {
+            self.note_randoms(v);
+        }
+        let req = Request {
+            method: method.to_owned(),
+            path,
+            query: q,
+            body,
+        };
+        if self.paced {
+            self.shared.pacer.until_ready(&req.path).await;
+        }
+        let reply = self.shared.http.send(&req).await?;
+        let ex = self.redactor.exchange(&self.vars, kind, &req, &reply);
+        self.transcript.push(ex);
+        Ok((req, reply))
+    }
+
+    /// Remembers the usersig of a query, so that no text of the report can show it.
+    fn note_query(&mut self, q: &[(String, String)]) {
+        for (k, v) in q {
+            if k == tim_model::envelope::query::USERSIG {
+                self.redactor.hide(v);
+            }
+        }
+    }
+
+    /// Remembers the `Random`s a body sends (read-back shows them; others are server-generated).
+    fn note_randoms(&mut self, body: &Value) {
+        for m in body
+            .get("MsgList")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if let Some(r) = m.get("Random").and_then(Value::as_i64) {
+                self.vars.sent_randoms.insert(r);
+            }
+        }
+    }
+
+    async fn call(
+        &mut self,
+        kind: ExchangeKind,
+        cmd: Command,
+        body: Value,
+    ) -> Result<Reply, Abort> {
+        Ok(self
+            .send(kind, cmd.path(), "POST", None, Body::Json(body))
+            .await?
+            .1)
+    }
+
+    async fn setup(&mut self, i: usize, s: &crate::case::Setup) -> Result<(), Abort> {
+        let at = format!("setup[{i}]");
+        let mut body = self.vars.expand(&s.body)?;
+        let cmd = s.call.command();
+        if let (Some(alias), Some(obj)) = (&s.group, body.as_object_mut()) {
+            if !obj.contains_key("GroupId") && !s.server_id {
+                let id = self.vars.group(alias).id.clone();
+                obj.insert("GroupId".into(), json!(id));
+            }
+        }
+        if matches!(s.call, SetupCall::ImportGroup | SetupCall::CreateGroup) {
+            if let Some(alias) = &s.group {
+                let create = body
+                    .get("CreateTime")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(self.vars.now);
+                let id = self.vars.group(alias).id.clone();
+                self.vars.groups.insert(
+                    alias.clone(),
+                    GroupVar {
+                        id,
+                        create: Some(create),
+                        server_assigned: false,
+                    },
+                );
+            }
+        }
+        let (req, reply) = self
+            .send(
+                ExchangeKind::Setup,
+                cmd.path(),
+                "POST",
+                None,
+                Body::Json(body.clone()),
+            )
+            .await?;
+        if reply.http != 200 || !check::is_ok(&reply) {
+            let e = self
+                .transcript
+                .last()
+                .map(|e| e.response.clone())
+                .unwrap_or_default();
+            return Err(Abort::Setup(format!(
+                "{at} {} failed: {}",
+                cmd.name(),
+                compact(&e)
+            )));
+        }
+        let alias = s.group.clone().or_else(|| {
+            body.get("GroupId")
+                .and_then(Value::as_str)
+                .and_then(|id| self.vars.alias_of(id))
+                .map(str::to_owned)
+        });
+        match s.call {
+            SetupCall::ImportGroup | SetupCall::CreateGroup if s.server_id => {
+                let (Some(alias), Some(id)) =
+                    (&s.group, reply.body.get("GroupId").and_then(Value::as_str))
+                else {
+                    return Err(Abort::Setup(format!("{at}: the response has no GroupId")));
+                };
+                if let Some(g) = self.vars.groups.get_mut(alias) {
+                    g.id = id.to_owned();
+                    g.server_assigned = true;
+                }
+                // Redact the answer again, now that the ID has a name.
+                self.transcript.pop();
+                let ex = self
+                    .redactor
+                    .exchange(&self.vars, ExchangeKind::Setup, &req, &reply);
+                self.transcript.push(ex);
+            }
+            SetupCall::DestroyGroup => {
+                if let Some(a) = alias {
+                    self.vars.ledger.forget(&a);
+                }
+            }
+            SetupCall::ImportGroupMsg => {
+                if let Some(a) = alias {
+                    self.import_checks(&body, &reply, &a, &at);
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// The automatic invariants of an OK import answer.
+    fn import_checks(&mut self, body: &Value, reply: &Reply, alias: &str, at: &str) {
+        if reply.http != 200 || !check::is_ok(reply) {
+            return;
+        }
+        let msgs = body
+            .get("MsgList")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let f = check::import_invariants(&msgs, reply, alias, &mut self.vars.ledger, at);
+        self.push_failures(f);
+    }
+
+    fn push_failures(&mut self, f: Vec<Failure>) {
+        for mut x in f {
+            x.expected = x
+                .expected
+                .map(|v| self.redactor.value(&self.vars, &v, None));
+            x.actual = x.actual.map(|v| self.redactor.value(&self.vars, &v, None));
+            x.message = self.redactor.text(&self.vars, &x.message);
+            self.failures.push(x);
+        }
+    }
+
+    async fn request_step(&mut self, i: usize, step: &Step) -> Result<(), Abort> {
+        let at = format!("step[{i}]");
+        let exp = step.expectation().map_err(TemplateError)?;
+        let should = step.should_expectation().map_err(TemplateError)?;
+        let path = step.request_path().unwrap_or_default();
+        let method = step.method.clone().unwrap_or_else(|| "POST".into());
+        let body = match (&step.body, &step.raw) {
+            (_, Some(raw)) => Body::Raw(self.vars.interpolate(raw)?),
+            (Some(b), None) => Body::Json(self.vars.expand(b)?),
+            (None, None) => Body::Json(json!({})),
+        };
+        let group_alias = step.group.clone().or_else(|| match &body {
+            Body::Json(v) => v
+                .get("GroupId")
+                .and_then(Value::as_str)
+                .and_then(|id| self.vars.alias_of(id))
+                .map(str::to_owned),
+            Body::Raw(_) => None,
+        });
+        if let Some(n) = &step.repeat {
+            let n = self.vars.expand(n)?.as_u64().unwrap_or(0);
+            return self
+                .repeat_step(&at, path, &method, step, body, n, &exp)
+                .await;
+        }
+        let stored = match (&exp.stored, &group_alias) {
+            (Some(s), Some(alias)) => {
+                let want = self
+                    .vars
+                    .expand(s)?
+                    .as_i64()
+                    .ok_or_else(|| TemplateError("stored must be an integer".into()))?;
+                let before = self.history(alias).await?.map_or(0, |h| h.len() as i64);
+                Some((alias.clone(), want, before))
+            }
+            (Some(_), None) => {
+                return Err(TemplateError(format!(
+                    "{at}: stored needs a group (GroupId or group =)"
+                ))
+                .into())
+            }
+            _ => None,
+        };
+        let (req, reply) = self
+            .send(ExchangeKind::Step, path, &method, step.query.as_ref(), body)
+            .await?;
+        let exp = self.expand_expectation(&exp)?;
+        let should = self.expand_expectation(&should)?;
+        let mut f = check::envelope(&reply, exp.http.unwrap_or(200), &at);
+        f.extend(check::failures(
+            &check::expectation_mismatches(&exp, &reply),
+            &self.case_clauses(),
+            Strength::Must,
+            &at,
+        ));
+        f.extend(check::failures(
+            &check::expectation_mismatches(&should, &reply),
+            &self.case_clauses(),
+            Strength::Should,
+            &at,
+        ));
+        if !step.reading.is_empty() {
+            f.extend(self.readings(step, &reply, &at)?);
+        }
+        self.push_failures(f);
+        if step.command() == Some(Command::ImportGroupMsg) {
+            if let (Body::Json(b), Some(alias)) = (&req.body, &group_alias) {
+                self.import_checks(b, &reply, alias, &at);
+            }
+        }
+        if step.command() == Some(Command::DestroyGroup) && check::is_ok(&reply) {
+            if let Some(a) = &group_alias {
+                self.vars.ledger.forget(a);
+            }
+        }
+        if let Some((alias, want, before)) = stored {
+            let after = self.history(&alias).await?.map_or(0, |h| h.len() as i64);
+            if after - before != want {
+                let f = check::failures(
+                    &[check::Mismatch {
+                        path: "stored".into(),
+                        expected: json!(want),
+                        actual: Some(json!(after - before)),
+                    }],
+                    &self.case_clauses(),
+                    Strength::Must,
+                    &at,
+                );
+                self.push_failures(f);
+            }
+        }
+        Ok(())
+    }
+
+    fn expand_expectation(&mut self, e: &Expectation) -> Result<Expectation, TemplateError> {
+        let mut e = e.clone();
+        for v in e.fields.values_mut() {
+            *v = self.vars.expand(v)?;
+        }
+        if let Some(m) = &e.members {
+            e.members = Some(
+                m.iter()
+                    .map(|x| self.vars.expand(x))
+                    .collect::<Result<_, _>>()?,
+            );
+        }
+        Ok(e)
+    }
+
+    /// Readings: passes when any matches; records which.
+    fn readings(
+        &mut self,
+        step: &Step,
+        reply: &Reply,
+        at: &str,
+    ) -> Result<Vec<Failure>, TemplateError> {
+        let mut why = Vec::new();
+        for r in &step.reading {
+            let exp =
+                self.expand_expectation(&Expectation::parse(&r.fields).map_err(TemplateError)?)?;
+            let m = check::expectation_mismatches(&exp, reply);
+            if m.is_empty() {
+                self.reading = Some(r.name.clone());
+                return Ok(Vec::new());
+            }
+            why.push(format!(
+                "{}: {}",
+                r.name,
+                m.iter()
+                    .map(|x| x.path.clone())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        Ok(vec![Failure {
+            clause: self.case_clauses(),
+            strength: Strength::Must,
+            at: at.to_owned(),
+            message: format!("no documented reading matches ({})", why.join("; ")),
+            expected: Some(json!(step
+                .reading
+                .iter()
+                .map(|r| r.name.clone())
+                .collect::<Vec<_>>())),
+            actual: Some(reply.body.clone()),
+        }])
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn repeat_step(
+        &mut self,
+        at: &str,
+        path: String,
+        method: &str,
+        step: &Step,
+        body: Body,
+        n: u64,
+        exp: &Expectation,
+    ) -> Result<(), Abort> {
+        let q = self
+            .shared
+            .http
+            .query(step.query.as_ref(), &mut self.vars, 0)?;
+        self.note_query(&q);
+        if let Body::Json(v) = &body {
+            self.note_randoms(v);
+        }
+        let req = Request {
+            method: method.to_owned(),
+            path,
+            query: q,
+            body,
+        };
+        let mut set = JoinSet::new();
+        let gate = Arc::new(Semaphore::new(32));
+        for _ in 0..n {
+            let (http, req, gate) = (self.shared.http.clone(), req.clone(), Arc::clone(&gate));
+            set.spawn(async move {
+                let _p = gate.acquire_owned().await;
+                http.send(&req).await
+            });
+        }
+        let mut counts: std::collections::BTreeMap<i64, u64> = Default::default();
+        let mut bad_http = Vec::new();
+        while let Some(r) = set.join_next().await {
+            let Ok(reply) = r else { continue };
+            let reply = reply?;
+            if reply.http != exp.http.unwrap_or(200) {
+                bad_http.push(reply.http);
+            }
+            let code = reply
+                .body
+                .get("ErrorCode")
+                .and_then(Value::as_i64)
+                .unwrap_or(-1);
+            *counts.entry(code).or_default() += 1;
+        }
+        let seen: Vec<i64> = counts.keys().copied().collect();
+        let summary = Reply {
+            http: 200,
+            body: json!({ "repeat": n, "codes_seen": seen }),
+            is_json: true,
+        };
+        let ex = self
+            .redactor
+            .exchange(&self.vars, ExchangeKind::Step, &req, &summary);
+        self.transcript.push(ex);
+        let mut f = Vec::new();
+        let clauses = self.case_clauses();
+        let mut fail = |message: String, expected: Value, actual: Value| {
+            f.push(Failure {
+                clause: clauses.clone(),
+                strength: Strength::Must,
+                at: at.to_owned(),
+                message,
+                expected: Some(expected),
+                actual: Some(actual),
+            })
+        };
+        if !bad_http.is_empty() {
+            fail(
+                format!("{} responses had another HTTP status", bad_http.len()),
+                json!(exp.http.unwrap_or(200)),
+                json!(bad_http),
+            );
+        }
+        if let Some(codes) = &exp.codes {
+            let odd: Vec<i64> = seen
+                .iter()
+                .copied()
+                .filter(|c| !codes.contains(c))
+                .collect();
+            if !odd.is_empty() {
+                fail(
+                    "responses carried unexpected ErrorCodes".into(),
+                    json!(codes),
+                    json!(counts),
+                );
+            }
+        }
+        for (code, min) in &exp.min_count {
+            let got = counts.get(code).copied().unwrap_or(0);
+            if got < *min {
+                fail(
+                    format!("ErrorCode {code} seen {got} times, expected at least {min}"),
+                    json!(min),
+                    json!(got),
+                );
+            }
+        }
+        self.push_failures(f);
+        Ok(())
+    }
+
+    /// Every stored message of `alias`, newest first (`None`: the group does not exist, 10010).
+    async fn history(&mut self, alias: &str) -> Result<Option<Vec<Value>>, Abort> {
+        let id = self.vars.group(alias).id.clone();
+        let page = self.shared.limits.history_page_max.max(1);
+        let mut all: Vec<Value> = Vec::new();
+        let mut next: Option<u64> = None;
+        for _ in 0..10_000 {
+            let mut body = json!({ "GroupId": id, "ReqMsgNumber": page });
+            if let Some(s) = next {
+                body["ReqMsgSeq"] = json!(s);
+            }
+            let reply = self
+                .call(ExchangeKind::Check, Command::GroupMsgGetSimple, body)
+                .await?;
+            if reply.body.get("ErrorCode").and_then(Value::as_i64) == Some(10010) {
+                return Ok(None);
+            }
+            if !check::is_ok(&reply) {
+                return Err(Abort::Setup(format!(
+                    "read-back of {alias} failed: {}",
+                    compact(&reply.body)
+                )));
+            }
+            let list = reply
+                .body
+                .get("RspMsgList")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            let smallest = list
+                .iter()
+                .filter_map(|m| m.get("MsgSeq").and_then(Value::as_u64))
+                .min();
+            all.extend(list);
+            match smallest {
+                Some(s) if s > 1 => next = Some(s - 1),
+                _ => break,
+            }
+        }
+        Ok(Some(all))
+    }
+
+    async fn readback_step(&mut self, i: usize, step: &Step) -> Result<(), Abort> {
+        let at = format!("step[{i}] readback");
+        let alias = step.group.clone().unwrap_or_default();
+        let count = match &step.count {
+            Some(c) => Some(
+                self.vars
+                    .expand(c)?
+                    .as_u64()
+                    .ok_or_else(|| TemplateError("count must be an integer".into()))?
+                    as usize,
+            ),
+            None => None,
+        };
+        let history = self.history(&alias).await?.unwrap_or_default();
+        let f = check::readback(&history, &self.vars.ledger, &alias, count, &at);
+        self.push_failures(f);
+        Ok(())
+    }
+
+    async fn group_info_step(&mut self, i: usize, step: &Step) -> Result<(), Abort> {
+        let at = format!("step[{i}] group_info");
+        let alias = step.group.clone().unwrap_or_default();
+        let id = self.vars.group(&alias).id.clone();
+        let exp = self.expand_expectation(&step.expectation().map_err(TemplateError)?)?;
+        let should = self.expand_expectation(&step.should_expectation().map_err(TemplateError)?)?;
+        let reply = self
+            .call(
+                ExchangeKind::Check,
+                Command::GetGroupInfo,
+                json!({ "GroupIdList": [id] }),
+            )
+            .await?;
+        if !check::is_ok(&reply) {
+            return Err(Abort::Setup(format!(
+                "get_group_info of {alias} failed: {}",
+                compact(&reply.body)
+            )));
+        }
+        let group = reply
+            .body
+            .get("GroupInfo")
+            .and_then(|g| g.get(0))
+            .cloned()
+            .unwrap_or(Value::Null);
+        let clauses = self.case_clauses();
+        let mut f = check::failures(
+            &check::group_info_mismatches(&exp, &group),
+            &clauses,
+            Strength::Must,
+            &at,
+        );
+        f.extend(check::failures(
+            &check::group_info_mismatches(&should, &group),
+            &clauses,
+            Strength::Should,
+            &at,
+        ));
+        self.push_failures(f);
+        Ok(())
+    }
+}
+
+fn compact(v: &Value) -> String {
+    let s = v.to_string();
+    if s.len() > 300 {
+        format!("{}…", s.chars().take(300).collect::<String>())
+    } else {
+        s
+    }
+}
