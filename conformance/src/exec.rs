@@ -38,7 +38,16 @@ pub(crate) fn skipped(case: &Case, why: String) -> CaseReport {
         note: Some(why),
         failures: Vec::new(),
         transcript: Vec::new(),
+        duration: 0.0,
     }
+}
+
+/// Runs a case and records its wall-clock time in the report.
+pub(crate) async fn timed(case: impl std::future::Future<Output = CaseReport>) -> CaseReport {
+    let clock = std::time::Instant::now();
+    let mut report = case.await;
+    report.duration = clock.elapsed().as_secs_f64();
+    report
 }
 
 pub(crate) fn setup_error(
@@ -135,6 +144,7 @@ pub(crate) async fn run_case(shared: &Shared, case: &Case, paced: bool) -> CaseR
             note: None,
             failures,
             transcript,
+            duration: 0.0,
         },
         Err(Abort::Setup(why)) => setup_error(case, why, failures, transcript),
         Err(Abort::Template(e)) => {

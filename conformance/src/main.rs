@@ -79,7 +79,7 @@ fn real_main() -> anyhow::Result<ExitCode> {
     let expectations = args
         .expectations
         .as_deref()
-        .map(Expectations::load)
+        .map(|p| Expectations::load(p, &suite))
         .transpose()?;
     let target = Target {
         base_url: args.target.clone(),
@@ -98,27 +98,22 @@ fn real_main() -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Runtime::new()?;
     let report = runtime.block_on(run(&suite, &target, &opts))?;
     print!("{}", text::render(&report));
+    let applied = expectations.as_ref().map(|e| e.apply(&report));
     if let Some(p) = &args.json {
         std::fs::write(p, json::render(&report)?)
             .with_context(|| format!("writing {}", p.display()))?;
     }
     if let Some(p) = &args.junit {
-        std::fs::write(p, junit::render(&report))
+        std::fs::write(p, junit::render_with(&report, applied.as_ref()))
             .with_context(|| format!("writing {}", p.display()))?;
     }
     if let Some(p) = &args.html {
-        std::fs::write(p, html::render(&report))
+        std::fs::write(p, html::render_with(&report, applied.as_ref()))
             .with_context(|| format!("writing {}", p.display()))?;
     }
-    let ok = match &expectations {
-        Some(e) => {
-            let a = e.apply(&report);
-            for id in &a.known {
-                println!("known failure: {id}");
-            }
-            for id in &a.stale {
-                println!("stale expectation (the case passes now): {id}");
-            }
+    let ok = match &applied {
+        Some(a) => {
+            print!("{}", a.render());
             a.ok()
         }
         None => report.ok(),

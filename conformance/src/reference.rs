@@ -141,6 +141,7 @@ mod tests {
             reading: None,
             note: None,
             failures: Vec::new(),
+            duration: 0.0,
             transcript: vec![Exchange {
                 kind: ExchangeKind::Step,
                 method: "POST".into(),

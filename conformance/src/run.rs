@@ -11,7 +11,7 @@ use tokio::task::JoinSet;
 
 use crate::case::{Case, Need};
 use crate::check;
-use crate::exec::{run_case, setup_error, skipped, unix_now, Shared};
+use crate::exec::{run_case, setup_error, skipped, timed, unix_now, Shared};
 use crate::pace::{default_rate, Pacer};
 use crate::reference;
 use crate::report::{coverage, CaseReport, SuiteReport};
@@ -108,7 +108,7 @@ pub async fn run(
             let (case, shared, gate) = ((*case).clone(), Arc::clone(&shared), Arc::clone(&gate));
             set.spawn(async move {
                 let _permit = gate.acquire_owned().await;
-                (i, run_case(&shared, &case, true).await)
+                (i, timed(run_case(&shared, &case, true)).await)
             });
         }
     }
@@ -122,7 +122,7 @@ pub async fn run(
     let refill = Duration::from_millis(1100);
     for i in &exclusive {
         tokio::time::sleep(refill).await;
-        reports[*i] = Some(run_case(&shared, selected[*i], false).await);
+        reports[*i] = Some(timed(run_case(&shared, selected[*i], false)).await);
     }
     if !exclusive.is_empty() {
         tokio::time::sleep(refill).await;

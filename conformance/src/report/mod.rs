@@ -52,6 +52,9 @@ pub struct CaseReport {
     pub failures: Vec<Failure>,
     /// Every request and response, redacted.
     pub transcript: Vec<Exchange>,
+    /// Wall-clock seconds the case took (0 when it did not run).
+    #[serde(default)]
+    pub duration: f64,
 }
 
 /// What a request was for.
@@ -93,6 +96,15 @@ pub struct ClauseCoverage {
     pub id: String,
     /// Its strength.
     pub strength: Strength,
+    /// Where the statement comes from.
+    #[serde(default)]
+    pub source: String,
+    /// The statement.
+    #[serde(default)]
+    pub text: String,
+    /// Where our documented reading is (`should` clauses).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reading: Option<String>,
     /// Cases (run in this edition) that cite it.
     pub cases: Vec<String>,
     /// The worst verdict among them (`None`: no case ran).
@@ -179,6 +191,9 @@ pub fn coverage(clauses: &[Clause], cases: &[CaseReport], edition: Edition) -> V
             ClauseCoverage {
                 id: cl.id.clone(),
                 strength: cl.strength,
+                source: cl.source.clone(),
+                text: cl.text.clone(),
+                reading: cl.reading.clone(),
                 cases: ran.iter().map(|c| c.id.clone()).collect(),
                 verdict: ran.iter().map(|c| c.verdict).max_by_key(|v| severity(*v)),
             }
