@@ -6,6 +6,10 @@
 //! - `bench`: runs the criterion benches (`-- --quick` style arguments pass through).
 //! - `bench load [tim-load flags]`: runs the load driver (`tim-load --help`), optimised build
 //!   (the `bench` profile, shared with `cargo bench`).
+//! - `conformance [--target URL … | --mutants] [tim-conformance flags]`: the conformance suite
+//!   (see `conformance.rs` and `conformance/README.md`).
+
+mod conformance;
 
 use anyhow::{bail, Result};
 use xshell::{cmd, Shell};
@@ -25,6 +29,10 @@ fn main() -> Result<()> {
             .run()?;
             Ok(())
         }
+        Some("conformance") => {
+            let code = conformance::run(&project_root(), &args[1..], false)?;
+            std::process::exit(code)
+        }
         Some("bench") => {
             let rest = &args[1..];
             cmd!(sh, "cargo bench -p tim-benches -- {rest...}").run()?;
@@ -32,7 +40,7 @@ fn main() -> Result<()> {
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci | bench [criterion args] | bench load [tim-load flags]>"
+                "usage: cargo xtask <ci | bench [criterion args] | bench load [tim-load flags] | conformance [--target URL … | --mutants] [flags]>"
             );
             bail!("unknown task")
         }
@@ -59,7 +67,33 @@ fn ci(sh: &Shell) -> Result<()> {
         "cargo run --profile bench --locked -p tim-benches --bin tim-load -- --duration 2s --groups 64 --fail-on-error"
     )
     .run()?;
-    // Tests last, so that the run closes on the test runner's summary line.
+    // The conformance suite against the reference server as a separate process, both editions,
+    // alone on the machine (its rate-limit cases time bursts); then the mutant self-check runs in
+    // the background while the tests run.
+    step("conformance suite (reference server, both editions)");
+    let root = project_root();
+    if conformance::run(&root, &[], true)? != 0 {
+        bail!("the conformance suite failed against the reference server");
+    }
+    step("conformance self-check (mutants), in the background");
+    cmd!(
+        sh,
+        "cargo build -q --locked -p tim-conformance --features mutants --bin tim-conformance-mutants"
+    )
+    .run()?;
+    let mutants = conformance::spawn_mutants(&root)?;
+    let tests = run_tests(sh);
+    step("conformance self-check (mutants): result");
+    let mutants = mutants.finish()?;
+    tests?;
+    if !mutants {
+        bail!("the mutant self-check failed: a broken server survived or a benign variant failed");
+    }
+    Ok(())
+}
+
+/// Doctests and every test (nextest when installed).
+fn run_tests(sh: &Shell) -> Result<()> {
     if cmd!(sh, "cargo nextest --version")
         .quiet()
         .ignore_stdout()

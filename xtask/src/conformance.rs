@@ -1,0 +1,382 @@
+//! `cargo xtask conformance`: the conformance suite against a fresh reference server, or any target.
+//!
+//! - Without `--target`: builds `tim-server` and `tim-conformance`, then for each edition (both
+//!   unless `--edition` names one) starts `tim-server --listen 127.0.0.1:0` as a separate process
+//!   with a fresh durable store and the development credentials, runs the suite against it through
+//!   `--target` exactly as a third party would, and stops it. Report files (`--json`, `--junit`,
+//!   `--html`) get the edition before their extension when both editions run.
+//! - With `--target URL …`: runs `tim-conformance` with the arguments as given.
+//! - With `--mutants`: runs the self-check (`tim-conformance-mutants`): every deliberately broken
+//!   server must be caught and every benign variant must pass.
+//!
+//! The last line is `N passed, N failed` (summed over the editions run); the exit status is the
+//! runner's: 0 when no required case failed, 2 when a target could not be reached or set up.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+
+/// SDKAppID, admin and key of `tim-server`'s development defaults (`tim_server::config`).
+const DEV_SDKAPPID: &str = "1400000000";
+const DEV_ADMIN: &str = "administrator";
+const DEV_SECRET_KEY: &str = "5bd2850fff3ecb11d7c805251c51ee463a25727bddc2385f3fa8bfee1bb93b5e";
+/// The restricted word the reference server is started with, so the 80001 cases run.
+const RESTRICTED_WORD: &str = "conformance-forbidden-word";
+const EDITIONS: [&str; 2] = ["seed", "current"];
+
+/// Runs the task; returns the process exit code.
+pub fn run(root: &Path, args: &[String], locked: bool) -> Result<i32> {
+    let lock: &[&str] = if locked { &["--locked"] } else { &[] };
+    if args.iter().any(|a| a == "--mutants") {
+        let rest: Vec<&String> = args.iter().filter(|a| *a != "--mutants").collect();
+        let status = Command::new(cargo())
+            .current_dir(root)
+            .args([
+                "run",
+                "-q",
+                "-p",
+                "tim-conformance",
+                "--features",
+                "mutants",
+            ])
+            .args(lock)
+            .args(["--bin", "tim-conformance-mutants", "--"])
+            .args(rest)
+            .status()
+            .context("running cargo")?;
+        return Ok(code(status));
+    }
+    if args
+        .iter()
+        .any(|a| a == "--target" || a.starts_with("--target="))
+    {
+        let status = Command::new(cargo())
+            .current_dir(root)
+            .args(["run", "-q", "-p", "tim-conformance"])
+            .args(lock)
+            .args(["--bin", "tim-conformance", "--"])
+            .args(args)
+            .status()
+            .context("running cargo")?;
+        return Ok(code(status));
+    }
+    build(root, lock)?;
+    let (editions, rest) = split_edition(args)?;
+    let several = editions.len() > 1;
+    let (mut passed, mut failed, mut worst) = (0u64, 0u64, 0i32);
+    for edition in editions {
+        let rest = if several {
+            suffix_report_files(&rest, edition)
+        } else {
+            rest.clone()
+        };
+        let outcome = against_reference(root, edition, &rest)?;
+        passed += outcome.passed;
+        failed += outcome.failed;
+        worst = worse(worst, outcome.code);
+    }
+    if several {
+        println!("{passed} passed, {failed} failed");
+    }
+    Ok(worst)
+}
+
+/// Builds both binaries; a no-op when they are current.
+pub fn build(root: &Path, lock: &[&str]) -> Result<()> {
+    let status = Command::new(cargo())
+        .current_dir(root)
+        .args([
+            "build",
+            "-q",
+            "-p",
+            "tim-server",
+            "-p",
+            "tim-conformance",
+            "--bins",
+        ])
+        .args(lock)
+        .status()
+        .context("running cargo build")?;
+    if !status.success() {
+        bail!("building tim-server and tim-conformance failed");
+    }
+    Ok(())
+}
+
+/// The mutant self-check running in the background (CI), its output kept in a file.
+pub struct Background {
+    child: Child,
+    log: PathBuf,
+}
+
+/// Starts the already built `tim-conformance-mutants` in the background.
+pub fn spawn_mutants(root: &Path) -> Result<Background> {
+    let log = std::env::temp_dir().join(format!(
+        "tim-conformance-mutants-{}.log",
+        std::process::id()
+    ));
+    let file =
+        std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
+    let child = Command::new(
+        target_dir(root)
+            .join("debug")
+            .join("tim-conformance-mutants"),
+    )
+    .current_dir(root)
+    .stdin(Stdio::null())
+    .stdout(file.try_clone()?)
+    .stderr(file)
+    .spawn()
+    .context("starting tim-conformance-mutants")?;
+    Ok(Background { child, log })
+}
+
+impl Background {
+    /// Waits for it, prints its output, and says whether it passed.
+    pub fn finish(mut self) -> Result<bool> {
+        let status = self.child.wait()?;
+        let out = std::fs::read_to_string(&self.log).unwrap_or_default();
+        print!("{out}");
+        let _ = std::fs::remove_file(&self.log);
+        Ok(status.success())
+    }
+}
+
+struct Outcome {
+    passed: u64,
+    failed: u64,
+    code: i32,
+}
+
+/// One edition: a fresh server process, the suite through `--target`, the server stopped.
+fn against_reference(root: &Path, edition: &str, rest: &[String]) -> Result<Outcome> {
+    let bin = target_dir(root).join("debug");
+    let dir =
+        std::env::temp_dir().join(format!("tim-conformance-{}-{edition}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let log = std::fs::File::create(dir.join("server.log"))?;
+    let mut server = Server(
+        Command::new(bin.join("tim-server"))
+            .args(["--listen", "127.0.0.1:0", "--edition", edition])
+            .arg("--data")
+            .arg(dir.join("store.db"))
+            .args(["--restricted-word", RESTRICTED_WORD])
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .context("starting tim-server")?,
+    );
+    let url = match listening_url(&mut server.0) {
+        Ok(url) => url,
+        Err(e) => {
+            eprintln!(
+                "error: the reference server did not start: {e:#} (log: {})",
+                dir.join("server.log").display()
+            );
+            println!("0 passed, 0 failed");
+            return Ok(Outcome {
+                passed: 0,
+                failed: 0,
+                code: 2,
+            });
+        }
+    };
+    eprintln!("==> conformance ({edition}): reference server at {url}");
+    let mut runner = Command::new(bin.join("tim-conformance"))
+        .args(["--target", &url, "--sdkappid", DEV_SDKAPPID])
+        .args(["--identifier", DEV_ADMIN, "--edition", edition])
+        .args(["--restricted-word", RESTRICTED_WORD])
+        .args(rest)
+        .env("TIM_SECRET_KEY", DEV_SECRET_KEY)
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("starting tim-conformance")?;
+    let mut last = String::new();
+    let out = runner.stdout.take().context("runner stdout")?;
+    let stdout = std::io::stdout();
+    for line in BufReader::new(out).lines() {
+        let line = line?;
+        writeln!(stdout.lock(), "{line}")?;
+        if !line.trim().is_empty() {
+            last = line;
+        }
+    }
+    let status = runner.wait()?;
+    drop(server);
+    let (passed, failed) = parse_summary(&last).unwrap_or((0, 0));
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(Outcome {
+        passed,
+        failed,
+        code: code(status),
+    })
+}
+
+/// Kills the server process when dropped, on every path.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Waits (at most 60 s) for the server's one `listening on http://HOST:PORT` line.
+fn listening_url(child: &mut Child) -> Result<String> {
+    let out = child.stdout.take().context("server stdout")?;
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(out).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    let line = rx
+        .recv_timeout(Duration::from_secs(60))
+        .context("no `listening on` line within 60 s")?;
+    match line.trim().strip_prefix("listening on ") {
+        Some(url) => Ok(url.to_string()),
+        None => bail!("unexpected first line {line:?}"),
+    }
+}
+
+/// Takes `--edition X` out of the arguments: the editions to run and the rest.
+fn split_edition(args: &[String]) -> Result<(Vec<&'static str>, Vec<String>)> {
+    let mut editions = Vec::new();
+    let mut rest = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let value = if a == "--edition" {
+            Some(
+                it.next()
+                    .context("--edition needs a value: seed or current")?
+                    .clone(),
+            )
+        } else {
+            a.strip_prefix("--edition=").map(str::to_string)
+        };
+        match value {
+            Some(v) => match EDITIONS.iter().find(|e| **e == v) {
+                Some(e) => editions.push(*e),
+                None => bail!("unknown edition {v:?}: seed or current"),
+            },
+            None => rest.push(a.clone()),
+        }
+    }
+    if editions.is_empty() {
+        editions = EDITIONS.to_vec();
+    }
+    Ok((editions, rest))
+}
+
+/// `--json r.json` becomes `--json r.seed.json` when several editions write reports.
+fn suffix_report_files(args: &[String], edition: &str) -> Vec<String> {
+    let mut out = Vec::with_capacity(args.len());
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        out.push(a.clone());
+        if matches!(a.as_str(), "--json" | "--junit" | "--html") {
+            if let Some(path) = it.next() {
+                let p = PathBuf::from(path);
+                let stem = p.file_stem().unwrap_or_default().to_string_lossy();
+                let name = match p.extension() {
+                    Some(ext) => format!("{stem}.{edition}.{}", ext.to_string_lossy()),
+                    None => format!("{stem}.{edition}"),
+                };
+                out.push(p.with_file_name(name).to_string_lossy().into_owned());
+            }
+        }
+    }
+    out
+}
+
+/// Reads `N passed, N failed`.
+fn parse_summary(line: &str) -> Option<(u64, u64)> {
+    let (p, f) = line.split_once(" passed, ")?;
+    let f = f.strip_suffix(" failed")?;
+    Some((p.trim().parse().ok()?, f.trim().parse().ok()?))
+}
+
+/// Exit code precedence: 2 (unreachable) over 1 (failures) over 0.
+fn worse(a: i32, b: i32) -> i32 {
+    let rank = |c: i32| match c {
+        0 => 0,
+        2 => 2,
+        _ => 1,
+    };
+    if rank(b) > rank(a) {
+        b
+    } else {
+        a
+    }
+}
+
+fn code(status: ExitStatus) -> i32 {
+    status.code().unwrap_or(1)
+}
+
+fn cargo() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
+}
+
+fn target_dir(root: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn edition_is_taken_out_and_defaults_to_both() {
+        let (e, rest) =
+            split_edition(&strings(&["--filter", "igm", "--edition", "current"])).unwrap();
+        assert_eq!(e, vec!["current"]);
+        assert_eq!(rest, strings(&["--filter", "igm"]));
+        let (e, _) = split_edition(&[]).unwrap();
+        assert_eq!(e, vec!["seed", "current"]);
+        assert!(split_edition(&strings(&["--edition=2016"])).is_err());
+    }
+
+    #[test]
+    fn report_files_get_the_edition() {
+        let out = suffix_report_files(
+            &strings(&["--json", "out/r.json", "--html", "r", "--filter", "x.json"]),
+            "seed",
+        );
+        assert_eq!(
+            out,
+            strings(&[
+                "--json",
+                "out/r.seed.json",
+                "--html",
+                "r.seed",
+                "--filter",
+                "x.json"
+            ])
+        );
+    }
+
+    #[test]
+    fn summary_and_exit_codes() {
+        assert_eq!(parse_summary("120 passed, 3 failed"), Some((120, 3)));
+        assert_eq!(parse_summary("error"), None);
+        assert_eq!(worse(0, 1), 1);
+        assert_eq!(worse(1, 2), 2);
+        assert_eq!(worse(2, 1), 2);
+        assert_eq!(worse(0, 0), 0);
+    }
+}
