@@ -218,7 +218,9 @@ pub enum SigOverride {
 /// A parsed `expect`/`should`/reading table.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Expectation {
-    /// Expected HTTP status.
+    /// Expected HTTP status. In `expect` it also sets the status the automatic HTTP-200 and
+    /// envelope checks expect; given only in `should`, those automatic checks become should-level
+    /// (for requests outside the API proper: unknown paths, other methods; digest §7 Q19).
     pub http: Option<u16>,
     /// Messages the group gained (import_group_msg, via read-back); number or placeholder.
     pub stored: Option<Value>,

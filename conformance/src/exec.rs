@@ -412,7 +412,15 @@ impl CaseRun<'_> {
         };
         let exp = self.expand_expectation(&exp)?;
         let should = self.expand_expectation(&should)?;
-        let mut f = check::envelope(&reply, exp.http.unwrap_or(200), &at);
+        // The automatic HTTP-200 and envelope checks are must-level, unless the case moves the
+        // status to `should` (`should.http` without `expect.http`): outside the API proper (unknown
+        // paths, other methods) the documents only recommend an envelope (digest §7 Q19).
+        let (status, strength) = match (exp.http, should.http) {
+            (None, Some(h)) => (h, Strength::Should),
+            (h, _) => (h.unwrap_or(200), Strength::Must),
+        };
+        let mut f = check::envelope(&reply, status, &at);
+        f.iter_mut().for_each(|x| x.strength = strength);
         for (e, strength) in [(&exp, Strength::Must), (&should, Strength::Should)] {
             let mut m = check::expectation_mismatches(e, &reply);
             m.extend(stored_mismatch(e, gained)?);
