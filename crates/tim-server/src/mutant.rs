@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use axum::http::StatusCode;
-use axum::response::Response as HttpResponse;
+use axum::response::{IntoResponse as _, Response as HttpResponse};
 use serde_json::Value;
 use tim_model::api::destroy_group::DestroyGroupRequest;
 use tim_model::api::import_group::ImportGroupRequest;
@@ -165,6 +165,8 @@ table! {
             "adds ErrorDisplay and an unknown field to every envelope, keys in alphabetical order";
         NoErrorInfoOnSuccess => "no-error-info-on-success", "GW-ENVELOPE-ERRORINFO", &[Edition::Seed],
             "leaves ErrorInfo out of success envelopes (as the seed sample)";
+        PlainErrorsOutsideApi => "plain-errors-outside-api", "GW-UNKNOWN-PATH", BOTH,
+            "answers an unknown path with a plain HTTP 404 and another method with a plain 405 (no envelope)";
         SeedPerMessageScope => "seed-per-message-scope", "IGM-FAILURE-SCOPE", &[Edition::Seed],
             "seed edition with the current edition's per-message failure scope (digest Q2)";
         StrictSendTimeOrder => "strict-send-time-order", "IGM-TIME-EQUAL", BOTH,
@@ -578,6 +580,16 @@ pub(crate) fn respond(v: Variant, response: &impl serde::Serialize) -> Option<Ht
         }
         Variant::Benign(B::NoErrorInfoOnSuccess) if !failed => {
             obj.remove("ErrorInfo");
+        }
+        Variant::Benign(B::PlainErrorsOutsideApi)
+            if code == u64::from(ErrorCode::BAD_RESOURCE.0)
+                || code == u64::from(ErrorCode::TIMEOUT.0) =>
+        {
+            let status = match code == u64::from(ErrorCode::BAD_RESOURCE.0) {
+                true => StatusCode::NOT_FOUND,
+                false => StatusCode::METHOD_NOT_ALLOWED,
+            };
+            return Some((status, "not here\n").into_response());
         }
         Variant::Mutant(
             M::Http400OnBadJson

@@ -211,6 +211,7 @@ fn expected(v: Variant) -> (Value, Value) {
             B::StrictSendTimeOrder => (json!(0), json!(10004)),
             B::GroupIdOtherFormat => (json!(15), json!(17)),
             B::RateLimitFixedWindow => (json!(0), json!(3)),
+            B::PlainErrorsOutsideApi => (json!(200), json!(404)),
         },
     }
 }
@@ -394,6 +395,18 @@ async fn observe(p: &Probe, v: Variant) -> Value {
                 json!(v["GroupId"].as_str().unwrap().len())
             }
             B::RateLimitFixedWindow => json!(fixed_window_probe(p).await),
+            B::PlainErrorsOutsideApi => {
+                let url = format!("{}/v4/no_such_svc/x?{}", p.server.url(), p.query());
+                json!(p
+                    .http
+                    .post(url)
+                    .body("{}")
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+                    .as_u16())
+            }
         },
     }
 }
