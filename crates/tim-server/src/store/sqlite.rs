@@ -31,6 +31,12 @@ const WRITER_CACHE_KIB: i64 = 64 * 1024;
 /// Bytes of the database file each connection maps instead of reading page by page.
 const MMAP_BYTES: i64 = 256 << 20;
 
+/// WAL pages after which a commit checkpoints them into the database file (SQLite's default is
+/// 1,000). Under load most pages of a commit were already written by a recent one (group rows,
+/// index leaves), so a larger WAL copies each of them once for many commits, and the two fsyncs
+/// of a checkpoint come less often.
+const WAL_CHECKPOINT_PAGES: i64 = 10_000;
+
 /// How long a call waits for another process holding the database lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -101,20 +107,12 @@ const SELECT_MEMBERS: &str = "
     WHERE m.group_id = ?1 ORDER BY m.join_time, m.account";
 const UPDATE_UNREAD: &str = "UPDATE members SET unread = ?3 WHERE group_id = ?1 AND account = ?2";
 const RESET_UNREAD: &str = "UPDATE members SET unread = 0 WHERE group_id = ?1 AND unread <> 0";
-/// Randoms looked up by one [`FIND_SUPPLIED`] statement; shorter lists are padded by repeating
-/// their first value, so every lookup runs the same cached statement.
-const DEDUP_CHUNK: usize = 32;
-/// The stored messages of a group with a supplied `random` among `?4…?35` and a send time in
-/// `?2..=?3`: every possible original of a batch, in one statement (no sort, no temporary b-tree).
-static FIND_SUPPLIED: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    let params: Vec<String> = (4..4 + DEDUP_CHUNK).map(|i| format!("?{i}")).collect();
-    format!(
-        "SELECT random, msg_seq, send_time FROM messages
-         WHERE group_id = ?1 AND random_supplied = 1 AND send_time BETWEEN ?2 AND ?3
-           AND random IN ({})",
-        params.join(", ")
-    )
-});
+/// The stored messages of a group with supplied `random` `?2` and a send time in `?3..=?4`:
+/// the possible originals of a message. No `ORDER BY` (nor an `IN` list): either would make SQLite
+/// build a temporary b-tree per execution; the earliest is picked in Rust.
+const FIND_SUPPLIED: &str = "
+    SELECT msg_seq, send_time FROM messages
+    WHERE group_id = ?1 AND random = ?2 AND random_supplied = 1 AND send_time BETWEEN ?3 AND ?4";
 const SELECT_IMPORT_SNAPSHOT: &str =
     "SELECT type, create_time, last_msg_time FROM groups WHERE group_id = ?1";
 const INSERT_MESSAGE: &str = "
@@ -554,6 +552,7 @@ impl SqliteStore {
             conn.pragma_update(None, "foreign_keys", "ON")?;
             conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)?;
             conn.pragma_update(None, "mmap_size", MMAP_BYTES)?;
+            conn.pragma_update(None, "wal_autocheckpoint", WAL_CHECKPOINT_PAGES)?;
             conn.set_prepared_statement_cache_capacity(32);
             Ok(mode)
         };
@@ -657,23 +656,20 @@ fn find_supplied(
     if window < 0 || wanted.is_empty() {
         return Ok(Vec::new());
     }
-    let lo = wanted.iter().map(|c| c.1).min().unwrap_or(0);
-    let hi = wanted.iter().map(|c| c.1).max().unwrap_or(0);
-    wanted.sort_unstable_by_key(|c| c.0);
-    wanted.dedup_by_key(|c| c.0);
-    let mut find = conn.prepare_cached(&FIND_SUPPLIED)?;
-    find.raw_bind_parameter(1, group_id)?;
-    find.raw_bind_parameter(2, lo.saturating_sub(window))?;
-    find.raw_bind_parameter(3, hi.saturating_add(window))?;
+    wanted.sort_unstable();
+    let mut find = conn.prepare_cached(FIND_SUPPLIED)?;
     let mut found = Vec::new();
-    for chunk in wanted.chunks(DEDUP_CHUNK) {
-        for i in 0..DEDUP_CHUNK {
-            let random = chunk.get(i).unwrap_or(&chunk[0]).0;
-            find.raw_bind_parameter(4 + i, random)?;
-        }
-        let mut rows = find.raw_query();
+    // One lookup per distinct random, over the send times of every candidate carrying it.
+    for same in wanted.chunk_by(|a, b| a.0 == b.0) {
+        let (random, lo, hi) = (same[0].0, same[0].1, same[same.len() - 1].1);
+        let mut rows = find.query(params![
+            group_id,
+            random,
+            lo.saturating_sub(window),
+            hi.saturating_add(window)
+        ])?;
         while let Some(r) = rows.next()? {
-            found.push((r.get(0)?, r.get(1)?, r.get(2)?));
+            found.push((random, r.get(0)?, r.get(1)?));
         }
     }
     Ok(found)
@@ -1047,25 +1043,19 @@ impl Store for SqliteStore {
 mod tests {
     use super::*;
 
-    /// The duplicate lookup must use the partial index, not scan the group's messages.
+    /// The duplicate lookup must use the partial index, not scan the group's messages, and must
+    /// not sort (a temporary b-tree per lookup).
     #[test]
     fn dedup_lookup_uses_partial_index() {
         let mut conn = Connection::open_in_memory().unwrap();
         migrate(&mut conn).unwrap();
-        let mut explain = conn
-            .prepare(&format!("EXPLAIN QUERY PLAN {}", *FIND_SUPPLIED))
+        let plan: Vec<String> = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {FIND_SUPPLIED}"))
+            .unwrap()
+            .query_map(params!["g", 1, 0, 10], |r| r.get(3))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
             .unwrap();
-        explain.raw_bind_parameter(1, "g").unwrap();
-        explain.raw_bind_parameter(2, 0).unwrap();
-        explain.raw_bind_parameter(3, 10).unwrap();
-        for i in 0..DEDUP_CHUNK {
-            explain.raw_bind_parameter(4 + i, i).unwrap();
-        }
-        let mut rows = explain.raw_query();
-        let mut plan = Vec::new();
-        while let Some(r) = rows.next().unwrap() {
-            plan.push(r.get::<_, String>(3).unwrap());
-        }
         assert!(
             plan.iter()
                 .any(|p| p.contains("messages_dedup") && p.contains("random=?")),
