@@ -1,9 +1,9 @@
 //! Storage behind a trait: groups, members and messages, with atomic imports.
 //!
 //! Two backends implement [`Store`]: [`sqlite::SqliteStore`] (the default, durable: WAL, one
-//! writer committing the waiting calls together, each in its own savepoint, `synchronous=FULL`
-//! unless configured otherwise) and [`memory::MemoryStore`]. Both pass the same test suite
-//! (`tests/it/store.rs`).
+//! writer committing the waiting calls together, each in its own savepoint, every commit fsynced
+//! before it is answered unless configured otherwise) and [`memory::MemoryStore`]. Both pass the
+//! same test suite (`tests/it/store.rs`).
 //!
 //! Invariants every backend keeps:
 //! - A call that returns `Ok` has committed all of its effects durably (for a durable backend);

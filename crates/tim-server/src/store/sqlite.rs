@@ -2,10 +2,12 @@
 //!
 //! Write calls go to one writer thread, which commits every call waiting at that moment in one
 //! `IMMEDIATE` transaction, each call inside its own savepoint: a call that fails is rolled back
-//! to its savepoint alone, and the others commit. Callers are answered only after the commit
-//! returned, so with `synchronous=FULL` (the default [`Durability`]) a returned `Ok` means the
-//! call reached the disk, and an `Err` means nothing of the call is kept. Reads run in their own
-//! deferred transaction on a pool of read connections and do not wait for the writer.
+//! to its savepoint alone, and the others commit. Callers are answered only after the commit is
+//! durable: with [`Durability::Full`] (the default) the WAL file is fsynced after COMMIT — by the
+//! writer, or by a syncer thread while the writer already runs the next transaction — so a
+//! returned `Ok` means the call reached the disk, and an `Err` means nothing of the call is kept
+//! (unless that fsync itself failed: then the store refuses every later write). Reads run in their
+//! own deferred transaction on a pool of read connections and do not wait for the writer.
 //!
 //! The schema version lives in `PRAGMA user_version`; [`MIGRATIONS`] are applied in order on
 //! open.
@@ -123,12 +125,14 @@ const SELECT_HISTORY: &str = "
     SELECT msg_seq, from_account, send_time, random, body_json, cloud_custom_data FROM messages
     WHERE group_id = ?1 AND msg_seq <= ?2 ORDER BY msg_seq DESC LIMIT ?3";
 
-/// How a commit reaches the disk: SQLite's `synchronous` setting of the writer connection.
+/// How a commit reaches the disk before it is acknowledged.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Durability {
-    /// `synchronous=FULL`: every commit is fsynced before it is acknowledged, so an acknowledged
-    /// call survives a process kill, an OS crash and a power loss.
+    /// Every commit is fsynced before it is acknowledged, so an acknowledged call survives a
+    /// process kill, an OS crash and a power loss. The writer connection runs with
+    /// `synchronous=NORMAL` and the store fsyncs the WAL after each COMMIT itself (SQLite's `FULL`
+    /// does the same fsync inside COMMIT), which lets the fsync overlap the next transaction.
     #[default]
     Full,
     /// `synchronous=NORMAL`: commits are written to the WAL but fsynced only at checkpoints. An
@@ -138,7 +142,8 @@ pub enum Durability {
 }
 
 impl Durability {
-    /// The value of SQLite's `synchronous` pragma.
+    /// The value of SQLite's `synchronous` pragma with this durability when SQLite does the
+    /// fsync itself (an in-memory database; the store's writer uses `NORMAL` plus its own fsync).
     pub fn pragma(self) -> &'static str {
         match self {
             Durability::Full => "FULL",
