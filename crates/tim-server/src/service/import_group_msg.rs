@@ -3,7 +3,7 @@
 use tim_model::api::import_group_msg::{
     ImportGroupMsgRequest, ImportGroupMsgResponse, ImportMsgResult,
 };
-use tim_model::validate::{self, Context, GroupSnapshot, Verdict};
+use tim_model::validate::{self, Context, Verdict};
 use tim_model::{ids, ErrorCode};
 
 use super::Service;
@@ -18,21 +18,6 @@ impl Service {
     ) -> Result<ImportGroupMsgResponse, ApiError> {
         let limits = &self.config.limits;
         let _guard = self.lock(&req.group_id);
-        let record = if ids::check_group_id(&req.group_id).is_ok() {
-            self.store.group(&req.group_id)?
-        } else {
-            None
-        };
-        let snapshot = record.as_ref().map(|g| GroupSnapshot {
-            group_type: g.group_type.clone(),
-            create_time: g.create_time,
-            last_msg_time: g.last_msg_time,
-        });
-        #[cfg(feature = "mutants")]
-        let snapshot = crate::mutant::snapshot(self.config.variant, snapshot);
-        let now = self.clock.now();
-        #[cfg(feature = "mutants")]
-        let now = crate::mutant::import_now(self.config.variant, now);
         // Messages the store already holds (a batch re-sent after a lost reply) are answered with
         // their original sequence numbers, whatever their times look like now.
         let candidates: Vec<Option<(u32, i64)>> = req
@@ -40,13 +25,21 @@ impl Service {
             .iter()
             .map(|m| Some((u32::try_from(m.random?).ok()?, m.send_time)))
             .collect();
-        let duplicates = match &record {
-            Some(_) if candidates.iter().any(Option::is_some) => {
-                self.store
-                    .find_duplicates(&req.group_id, &candidates, limits.dedup_window_secs)?
-            }
-            _ => Vec::new(),
+        let stored = if ids::check_group_id(&req.group_id).is_ok() {
+            self.store
+                .import_snapshot(&req.group_id, &candidates, limits.dedup_window_secs)?
+        } else {
+            None
         };
+        let (snapshot, duplicates) = match stored {
+            Some(s) => (Some(s.group), s.duplicates),
+            None => (None, Vec::new()),
+        };
+        #[cfg(feature = "mutants")]
+        let snapshot = crate::mutant::snapshot(self.config.variant, snapshot);
+        let now = self.clock.now();
+        #[cfg(feature = "mutants")]
+        let now = crate::mutant::import_now(self.config.variant, now);
         let problems = validate::validate_import(
             &req,
             Context {

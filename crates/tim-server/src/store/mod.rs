@@ -1,9 +1,9 @@
 //! Storage behind a trait: groups, members and messages, with atomic imports.
 //!
 //! Two backends implement [`Store`]: [`sqlite::SqliteStore`] (the default, durable: WAL, one
-//! writer committing the waiting calls together, each in its own savepoint, `synchronous=FULL`
-//! unless configured otherwise) and [`memory::MemoryStore`]. Both pass the same test suite
-//! (`tests/it/store.rs`).
+//! writer committing the waiting calls together, each in its own savepoint, every commit fsynced
+//! before it is answered unless configured otherwise) and [`memory::MemoryStore`]. Both pass the
+//! same test suite (`tests/it/store.rs`).
 //!
 //! Invariants every backend keeps:
 //! - A call that returns `Ok` has committed all of its effects durably (for a durable backend);
@@ -17,6 +17,7 @@ pub mod sqlite;
 
 use tim_model::api::import_group::GroupProfile;
 pub use tim_model::group_type::Role;
+use tim_model::validate::GroupSnapshot;
 use tim_model::GroupType;
 
 /// Why a store call failed.
@@ -153,6 +154,17 @@ pub struct StoredMessage {
     pub cloud_custom_data: Option<String>,
 }
 
+/// What `import_group_msg` reads before it validates a batch: the group's fields that the rules
+/// look at, and which messages the store already holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportSnapshot {
+    /// Type, creation time and newest message time of the group.
+    pub group: GroupSnapshot,
+    /// One flag per candidate, as [`Store::find_duplicates`] answers; empty when no candidate
+    /// carries a `Random`.
+    pub duplicates: Vec<bool>,
+}
+
 /// The storage contract of the reference server. Every method is one atomic operation.
 pub trait Store: Send + Sync + 'static {
     /// Creates a group with its initial members. Fails with [`StoreError::GroupIdTaken`] if the ID exists.
@@ -188,6 +200,31 @@ pub trait Store: Send + Sync + 'static {
         candidates: &[Option<(u32, i64)>],
         dedup_window_secs: i64,
     ) -> StoreResult<Vec<bool>>;
+
+    /// [`Store::group`] and [`Store::find_duplicates`] in one read, without the profile: what
+    /// `import_group_msg` validates against. `Ok(None)` when the group does not exist.
+    fn import_snapshot(
+        &self,
+        group_id: &str,
+        candidates: &[Option<(u32, i64)>],
+        dedup_window_secs: i64,
+    ) -> StoreResult<Option<ImportSnapshot>> {
+        let Some(record) = self.group(group_id)? else {
+            return Ok(None);
+        };
+        let duplicates = match candidates.iter().any(Option::is_some) {
+            true => self.find_duplicates(group_id, candidates, dedup_window_secs)?,
+            false => Vec::new(),
+        };
+        Ok(Some(ImportSnapshot {
+            group: GroupSnapshot {
+                group_type: record.group_type,
+                create_time: record.create_time,
+                last_msg_time: record.last_msg_time,
+            },
+            duplicates,
+        }))
+    }
 
     /// Adds members, one outcome each, in order. Unread counts are clamped to `[0, msg_count]`.
     fn import_members(

@@ -2,10 +2,12 @@
 //!
 //! Write calls go to one writer thread, which commits every call waiting at that moment in one
 //! `IMMEDIATE` transaction, each call inside its own savepoint: a call that fails is rolled back
-//! to its savepoint alone, and the others commit. Callers are answered only after the commit
-//! returned, so with `synchronous=FULL` (the default [`Durability`]) a returned `Ok` means the
-//! call reached the disk, and an `Err` means nothing of the call is kept. Reads run in their own
-//! deferred transaction on a pool of read connections and do not wait for the writer.
+//! to its savepoint alone, and the others commit. Callers are answered only after the commit is
+//! durable: with [`Durability::Full`] (the default) the WAL file is fsynced after COMMIT — by the
+//! writer, or by a syncer thread while the writer already runs the next transaction — so a
+//! returned `Ok` means the call reached the disk, and an `Err` means nothing of the call is kept
+//! (unless that fsync itself failed: then the store refuses every later write). Reads run in their
+//! own deferred transaction on a pool of read connections and do not wait for the writer.
 //!
 //! The schema version lives in `PRAGMA user_version`; [`MIGRATIONS`] are applied in order on
 //! open.
@@ -17,11 +19,12 @@ use std::time::Duration;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 use serde::Deserialize;
 use tim_model::api::import_group::GroupProfile;
+use tim_model::validate::GroupSnapshot;
 use tim_model::GroupType;
 
 use super::{
-    GroupRecord, MemberInsert, MemberRecord, NewGroup, NewMember, NewMessage, Role, Store,
-    StoreError, StoreResult, StoredMessage, StoredOutcome,
+    GroupRecord, ImportSnapshot, MemberInsert, MemberRecord, NewGroup, NewMember, NewMessage, Role,
+    Store, StoreError, StoreResult, StoredMessage, StoredOutcome,
 };
 
 /// Page cache of the writer connection, KiB (SQLite's default is 2 MiB): duplicate lookups and
@@ -29,6 +32,12 @@ use super::{
 const WRITER_CACHE_KIB: i64 = 64 * 1024;
 /// Bytes of the database file each connection maps instead of reading page by page.
 const MMAP_BYTES: i64 = 256 << 20;
+
+/// WAL pages after which a commit checkpoints them into the database file (SQLite's default is
+/// 1,000). Under load most pages of a commit were already written by a recent one (group rows,
+/// index leaves), so a larger WAL copies each of them once for many commits, and the two fsyncs
+/// of a checkpoint come less often.
+const WAL_CHECKPOINT_PAGES: i64 = 10_000;
 
 /// How long a call waits for another process holding the database lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -100,10 +109,14 @@ const SELECT_MEMBERS: &str = "
     WHERE m.group_id = ?1 ORDER BY m.join_time, m.account";
 const UPDATE_UNREAD: &str = "UPDATE members SET unread = ?3 WHERE group_id = ?1 AND account = ?2";
 const RESET_UNREAD: &str = "UPDATE members SET unread = 0 WHERE group_id = ?1 AND unread <> 0";
-const FIND_DUPLICATE: &str = "
+/// The stored messages of a group with supplied `random` `?2` and a send time in `?3..=?4`:
+/// the possible originals of a message. No `ORDER BY` (nor an `IN` list): either would make SQLite
+/// build a temporary b-tree per execution; the earliest is picked in Rust.
+const FIND_SUPPLIED: &str = "
     SELECT msg_seq, send_time FROM messages
-    WHERE group_id = ?1 AND random = ?2 AND random_supplied = 1 AND send_time BETWEEN ?3 AND ?4
-    ORDER BY msg_seq LIMIT 1";
+    WHERE group_id = ?1 AND random = ?2 AND random_supplied = 1 AND send_time BETWEEN ?3 AND ?4";
+const SELECT_IMPORT_SNAPSHOT: &str =
+    "SELECT type, create_time, last_msg_time FROM groups WHERE group_id = ?1";
 const INSERT_MESSAGE: &str = "
     INSERT INTO messages
         (group_id, msg_seq, from_account, send_time, random, random_supplied, body_json, cloud_custom_data)
@@ -112,12 +125,14 @@ const SELECT_HISTORY: &str = "
     SELECT msg_seq, from_account, send_time, random, body_json, cloud_custom_data FROM messages
     WHERE group_id = ?1 AND msg_seq <= ?2 ORDER BY msg_seq DESC LIMIT ?3";
 
-/// How a commit reaches the disk: SQLite's `synchronous` setting of the writer connection.
+/// How a commit reaches the disk before it is acknowledged.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Durability {
-    /// `synchronous=FULL`: every commit is fsynced before it is acknowledged, so an acknowledged
-    /// call survives a process kill, an OS crash and a power loss.
+    /// Every commit is fsynced before it is acknowledged, so an acknowledged call survives a
+    /// process kill, an OS crash and a power loss. The writer connection runs with
+    /// `synchronous=NORMAL` and the store fsyncs the WAL after each COMMIT itself (SQLite's `FULL`
+    /// does the same fsync inside COMMIT), which lets the fsync overlap the next transaction.
     #[default]
     Full,
     /// `synchronous=NORMAL`: commits are written to the WAL but fsynced only at checkpoints. An
@@ -127,7 +142,8 @@ pub enum Durability {
 }
 
 impl Durability {
-    /// The value of SQLite's `synchronous` pragma.
+    /// The value of SQLite's `synchronous` pragma with this durability when SQLite does the
+    /// fsync itself (an in-memory database; the store's writer uses `NORMAL` plus its own fsync).
     pub fn pragma(self) -> &'static str {
         match self {
             Durability::Full => "FULL",
@@ -254,18 +270,24 @@ where
 struct Writer {
     queue: Option<mpsc::Sender<Box<dyn Job>>>,
     thread: Option<std::thread::JoinHandle<()>>,
+    /// Whether commits are fsynced before they are answered ([`Durability::Full`] on a file).
+    syncs_wal: bool,
 }
 
 impl Writer {
-    fn start(conn: Connection) -> StoreResult<Writer> {
+    /// Starts the writer on `conn`. With `wal` (the open WAL file), every commit is answered only
+    /// after that file was fsynced.
+    fn start(conn: Connection, wal: Option<std::fs::File>) -> StoreResult<Writer> {
         let (queue, jobs) = mpsc::channel::<Box<dyn Job>>();
+        let syncs_wal = wal.is_some();
         let thread = std::thread::Builder::new()
             .name("tim-sqlite-writer".into())
-            .spawn(move || write_loop(&conn, &jobs))
+            .spawn(move || write_loop(&conn, &jobs, wal))
             .map_err(|e| StoreError::Backend(format!("sqlite: cannot start the writer: {e}")))?;
         Ok(Writer {
             queue: Some(queue),
             thread: Some(thread),
+            syncs_wal,
         })
     }
 
@@ -302,26 +324,118 @@ impl Drop for Writer {
     }
 }
 
-/// The writer thread: takes every queued call, commits them together, answers, repeats.
-fn write_loop(conn: &Connection, jobs: &mpsc::Receiver<Box<dyn Job>>) {
-    let mut batch: Vec<Box<dyn Job>> = Vec::new();
-    while let Ok(first) = jobs.recv() {
-        batch.push(first);
-        while batch.len() < MAX_GROUP_COMMIT {
-            match jobs.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
+/// Makes committed batches durable: fsyncs the WAL file, then answers their calls. After a
+/// failed fsync nothing more is known to reach the disk, so every later write is refused.
+struct WalSync {
+    wal: std::fs::File,
+    /// Why writes are refused, once an fsync failed.
+    broken: Mutex<Option<String>>,
+}
+
+impl WalSync {
+    /// Fsyncs the WAL file: every commit that returned before this call is then on the disk.
+    fn sync(&self) -> Option<String> {
+        let result = self.wal.sync_all();
+        let mut broken = self.broken.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Err(e) = result {
+            tracing::error!(error = %e, "sqlite: fsync of the WAL failed; refusing further writes");
+            broken.get_or_insert_with(|| {
+                format!("fsync of the WAL failed ({e}); writes are refused until a restart")
+            });
+        }
+        broken.clone()
+    }
+
+    fn broken(&self) -> Option<String> {
+        self.broken
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The syncer thread: takes every batch committed since its last fsync, fsyncs once, answers.
+    fn run(&self, batches: &mpsc::Receiver<Vec<Box<dyn Job>>>) {
+        while let Ok(first) = batches.recv() {
+            let mut all = vec![first];
+            all.extend(batches.try_iter());
+            let failed = self.sync();
+            for job in all.into_iter().flatten() {
+                job.reply(failed.as_deref());
             }
         }
+    }
+}
+
+/// The writer thread: takes every queued call, commits them together, answers (after an fsync
+/// of the WAL when `wal` is given), repeats.
+///
+/// With `wal`, the fsync of a batch overlaps the next one: when calls are already waiting after a
+/// COMMIT, the committed batch goes to a syncer thread, which fsyncs and answers it while the
+/// writer runs the next transaction; otherwise the writer fsyncs and answers it itself. SQLite's
+/// own `synchronous=FULL` does the same fsync, inside COMMIT, with the writer waiting for it.
+fn write_loop(conn: &Connection, jobs: &mpsc::Receiver<Box<dyn Job>>, wal: Option<std::fs::File>) {
+    let sync = wal.map(|wal| {
+        std::sync::Arc::new(WalSync {
+            wal,
+            broken: Mutex::new(None),
+        })
+    });
+    let syncer = sync.as_ref().and_then(|sync| {
+        let (to_syncer, batches) = mpsc::channel::<Vec<Box<dyn Job>>>();
+        let sync = std::sync::Arc::clone(sync);
+        std::thread::Builder::new()
+            .name("tim-sqlite-sync".into())
+            .spawn(move || sync.run(&batches))
+            .ok()
+            .map(|thread| (to_syncer, thread))
+    });
+    let mut batch: Vec<Box<dyn Job>> = Vec::new();
+    let mut next = None;
+    loop {
+        let Some(first) = next.take().or_else(|| jobs.recv().ok()) else {
+            break;
+        };
+        batch.push(first);
+        batch.extend(jobs.try_iter().take(MAX_GROUP_COMMIT - 1));
+        if let Some(why) = sync.as_ref().and_then(|s| s.broken()) {
+            for job in batch.drain(..) {
+                job.reply(Some(&why));
+            }
+            continue;
+        }
+        let started = std::time::Instant::now();
         let failed = commit_batch(conn, &mut batch)
             .err()
             .map(|e| format!("group commit failed: {e}"));
+        tracing::debug!(
+            calls = batch.len(),
+            elapsed_us = started.elapsed().as_micros() as u64,
+            "sqlite group commit"
+        );
         if let Some(why) = &failed {
             tracing::error!(error = %why, calls = batch.len(), "sqlite group commit failed");
         }
+        let failed = match (&failed, &sync) {
+            (None, Some(sync)) => {
+                // Committed to the WAL file; durable once that file is fsynced.
+                next = jobs.try_recv().ok();
+                if let (Some(_), Some((to_syncer, _))) = (&next, &syncer) {
+                    match to_syncer.send(std::mem::take(&mut batch)) {
+                        Ok(()) => continue,
+                        Err(mpsc::SendError(back)) => batch = back,
+                    }
+                }
+                sync.sync()
+            }
+            _ => failed,
+        };
         for job in batch.drain(..) {
             job.reply(failed.as_deref());
         }
+    }
+    if let Some((to_syncer, thread)) = syncer {
+        drop(to_syncer);
+        let _ = thread.join();
     }
 }
 
@@ -338,7 +452,13 @@ fn commit_batch(conn: &Connection, batch: &mut [Box<dyn Job>]) -> rusqlite::Resu
             }
             exec("RELEASE call")?;
         }
+        let calls_done = std::time::Instant::now();
         exec("COMMIT")?;
+        tracing::debug!(
+            calls = batch.len(),
+            commit_us = calls_done.elapsed().as_micros() as u64,
+            "sqlite commit"
+        );
         Ok(())
     };
     run().inspect_err(|_| {
@@ -427,10 +547,17 @@ impl SqliteStore {
             conn.busy_timeout(BUSY_TIMEOUT)?;
             let mode: String =
                 conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
-            conn.pragma_update(None, "synchronous", durability.pragma())?;
+            // With a file and `Full`, the writer fsyncs the WAL itself after COMMIT (see
+            // `write_loop`), so SQLite's own commit stops at writing the WAL, as with `Normal`.
+            let synchronous = match (durability, readers.is_some()) {
+                (Durability::Full, true) => Durability::Normal,
+                (d, _) => d,
+            };
+            conn.pragma_update(None, "synchronous", synchronous.pragma())?;
             conn.pragma_update(None, "foreign_keys", "ON")?;
             conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)?;
             conn.pragma_update(None, "mmap_size", MMAP_BYTES)?;
+            conn.pragma_update(None, "wal_autocheckpoint", WAL_CHECKPOINT_PAGES)?;
             conn.set_prepared_statement_cache_capacity(32);
             Ok(mode)
         };
@@ -441,10 +568,13 @@ impl SqliteStore {
             )));
         }
         migrate(&mut conn)?;
-        Ok(SqliteStore {
-            writer: Writer::start(conn)?,
-            readers,
-        })
+        let wal = match (durability, &readers) {
+            (Durability::Full, Some(_)) => Some(open_wal(&conn)?),
+            _ => None,
+        };
+        let writer = Writer::start(conn, wal)?;
+        tracing::debug!(fsync_wal = writer.syncs_wal, "sqlite writer started");
+        Ok(SqliteStore { writer, readers })
     }
 
     /// Runs `f` in the writer's next group commit; any error rolls back all of `f`'s effects.
@@ -467,6 +597,21 @@ impl SqliteStore {
             None => self.writer.call(op, f),
         }
     }
+}
+
+/// The writer's WAL file, opened for fsync (SQLite has created it by the time the schema is
+/// migrated).
+fn open_wal(conn: &Connection) -> StoreResult<std::fs::File> {
+    let db = conn
+        .path()
+        .filter(|p| !p.is_empty())
+        .ok_or_else(|| StoreError::Backend("sqlite open: the database has no file".into()))?;
+    let path = format!("{db}-wal");
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&path)
+        .map_err(|e| StoreError::Backend(format!("sqlite open: cannot open the WAL file: {e}")))
 }
 
 /// Applies the migrations the file has not seen yet, all in one transaction.
@@ -500,28 +645,66 @@ fn counters(tx: &Connection, group_id: &str) -> Result<(u64, u64, Option<i64>), 
         .ok_or(Fail::Store(StoreError::GroupNotFound))
 }
 
-/// `(msg_seq, send_time)` of the earliest stored message with supplied `random` whose send time is
-/// within `window` of `send_time` (never, for a negative window). `find` is [`FIND_DUPLICATE`].
-fn find_original(
-    find: &mut rusqlite::CachedStatement<'_>,
+/// A stored message with a supplied random: `(random, msg_seq, send_time)`.
+type Supplied = (u32, u64, i64);
+
+/// Every stored message of `group_id` that could be the original of one of `candidates` (same
+/// supplied random, send time within `window`), in a few statements for the whole batch rather
+/// than one per message. Nothing for a negative window.
+fn find_supplied(
+    conn: &Connection,
     group_id: &str,
-    random: u32,
-    send_time: i64,
+    candidates: impl Iterator<Item = (u32, i64)>,
     window: i64,
-) -> rusqlite::Result<Option<(u64, i64)>> {
-    if window < 0 {
-        return Ok(None);
+) -> rusqlite::Result<Vec<Supplied>> {
+    let mut wanted: Vec<(u32, i64)> = candidates.collect();
+    if window < 0 || wanted.is_empty() {
+        return Ok(Vec::new());
     }
-    find.query_row(
-        params![
+    wanted.sort_unstable();
+    let mut find = conn.prepare_cached(FIND_SUPPLIED)?;
+    let mut found = Vec::new();
+    // One lookup per distinct random, over the send times of every candidate carrying it.
+    for same in wanted.chunk_by(|a, b| a.0 == b.0) {
+        let (random, lo, hi) = (same[0].0, same[0].1, same[same.len() - 1].1);
+        let mut rows = find.query(params![
             group_id,
             random,
-            send_time.saturating_sub(window),
-            send_time.saturating_add(window)
-        ],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )
-    .optional()
+            lo.saturating_sub(window),
+            hi.saturating_add(window)
+        ])?;
+        while let Some(r) = rows.next()? {
+            found.push((random, r.get(0)?, r.get(1)?));
+        }
+    }
+    Ok(found)
+}
+
+/// `(msg_seq, send_time)` of the earliest of `known` with `random` whose send time is within
+/// `window` of `send_time` (never, for a negative window).
+fn earliest(known: &[Supplied], random: u32, send_time: i64, window: i64) -> Option<(u64, i64)> {
+    if window < 0 {
+        return None;
+    }
+    known
+        .iter()
+        .filter(|&&(r, _, t)| r == random && t.abs_diff(send_time) <= window.unsigned_abs())
+        .min_by_key(|&&(_, seq, _)| seq)
+        .map(|&(_, seq, t)| (seq, t))
+}
+
+/// For each candidate, whether the group already stores an original of it.
+fn duplicate_flags(
+    conn: &Connection,
+    group_id: &str,
+    candidates: &[Option<(u32, i64)>],
+    window: i64,
+) -> rusqlite::Result<Vec<bool>> {
+    let known = find_supplied(conn, group_id, candidates.iter().flatten().copied(), window)?;
+    Ok(candidates
+        .iter()
+        .map(|c| c.is_some_and(|(random, t)| earliest(&known, random, t, window).is_some()))
+        .collect())
 }
 
 fn clamp_unread(unread: i64, msg_count: u64) -> u64 {
@@ -657,19 +840,17 @@ impl Store for SqliteStore {
         self.write("import_messages", move |tx| {
             let group_id = group_id.as_str();
             let (mut next_seq, mut msg_count, mut last_msg_time) = counters(tx, group_id)?;
-            let mut find = tx.prepare_cached(FIND_DUPLICATE)?;
+            let supplied = messages
+                .iter()
+                .filter(|m| m.random_supplied)
+                .map(|m| (m.random, m.send_time));
+            // Messages stored earlier in this call join `known` as they are inserted.
+            let mut known = find_supplied(tx, group_id, supplied, dedup_window_secs)?;
             let mut insert = tx.prepare_cached(INSERT_MESSAGE)?;
             let mut outcomes = Vec::with_capacity(messages.len());
             for m in &messages {
                 if m.random_supplied {
-                    // Messages stored earlier in this call are visible here: same transaction.
-                    let original = find_original(
-                        &mut find,
-                        group_id,
-                        m.random,
-                        m.send_time,
-                        dedup_window_secs,
-                    )?;
+                    let original = earliest(&known, m.random, m.send_time, dedup_window_secs);
                     if let Some((msg_seq, msg_time)) = original {
                         outcomes.push(StoredOutcome {
                             msg_seq,
@@ -678,6 +859,7 @@ impl Store for SqliteStore {
                         });
                         continue;
                     }
+                    known.push((m.random, next_seq, m.send_time));
                 }
                 insert.execute(params![
                     group_id,
@@ -721,18 +903,50 @@ impl Store for SqliteStore {
         self.read("find_duplicates", move |tx| {
             let group_id = group_id.as_str();
             counters(tx, group_id)?;
-            let mut find = tx.prepare_cached(FIND_DUPLICATE)?;
-            let mut found = Vec::with_capacity(candidates.len());
-            for c in &candidates {
-                found.push(match *c {
-                    Some((random, send_time)) => {
-                        find_original(&mut find, group_id, random, send_time, dedup_window_secs)?
-                            .is_some()
-                    }
-                    None => false,
-                });
-            }
-            Ok(found)
+            Ok(duplicate_flags(
+                tx,
+                group_id,
+                &candidates,
+                dedup_window_secs,
+            )?)
+        })
+    }
+
+    fn import_snapshot(
+        &self,
+        group_id: &str,
+        candidates: &[Option<(u32, i64)>],
+        dedup_window_secs: i64,
+    ) -> StoreResult<Option<ImportSnapshot>> {
+        let group_id = group_id.to_owned();
+        let candidates = candidates.to_vec();
+        self.read("import_snapshot", move |tx| {
+            let group_id = group_id.as_str();
+            let row = tx
+                .prepare_cached(SELECT_IMPORT_SNAPSHOT)?
+                .query_row(params![group_id], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, Option<i64>>(2)?,
+                    ))
+                })
+                .optional()?;
+            let Some((group_type, create_time, last_msg_time)) = row else {
+                return Ok(None);
+            };
+            let duplicates = match candidates.iter().any(Option::is_some) {
+                true => duplicate_flags(tx, group_id, &candidates, dedup_window_secs)?,
+                false => Vec::new(),
+            };
+            Ok(Some(ImportSnapshot {
+                group: GroupSnapshot {
+                    group_type: GroupType::parse(&group_type),
+                    create_time,
+                    last_msg_time,
+                },
+                duplicates,
+            }))
         })
     }
 
@@ -834,20 +1048,26 @@ impl Store for SqliteStore {
 mod tests {
     use super::*;
 
-    /// The duplicate lookup must use the partial index, not scan the group's messages.
+    /// The duplicate lookup must use the partial index, not scan the group's messages, and must
+    /// not sort (a temporary b-tree per lookup).
     #[test]
     fn dedup_lookup_uses_partial_index() {
         let mut conn = Connection::open_in_memory().unwrap();
         migrate(&mut conn).unwrap();
         let plan: Vec<String> = conn
-            .prepare(&format!("EXPLAIN QUERY PLAN {FIND_DUPLICATE}"))
+            .prepare(&format!("EXPLAIN QUERY PLAN {FIND_SUPPLIED}"))
             .unwrap()
             .query_map(params!["g", 1, 0, 10], |r| r.get(3))
             .unwrap()
             .collect::<rusqlite::Result<_>>()
             .unwrap();
         assert!(
-            plan.iter().any(|p| p.contains("messages_dedup")),
+            plan.iter()
+                .any(|p| p.contains("messages_dedup") && p.contains("random=?")),
+            "plan: {plan:?}"
+        );
+        assert!(
+            !plan.iter().any(|p| p.contains("TEMP B-TREE")),
             "plan: {plan:?}"
         );
     }
@@ -973,18 +1193,22 @@ mod tests {
         assert!(group_ids(&conn).is_empty());
     }
 
-    /// `--durability` sets the writer's `synchronous` pragma (FULL = 2, NORMAL = 1).
+    /// `--durability full` fsyncs the WAL after each commit itself (SQLite's part of COMMIT then
+    /// stops at writing the WAL, `synchronous=NORMAL` = 1); `normal` leaves the fsync to
+    /// checkpoints. An in-memory database has nothing to fsync.
     #[rstest::rstest]
-    #[case(Durability::Full, 2)]
-    #[case(Durability::Normal, 1)]
-    fn durability_sets_synchronous(#[case] durability: Durability, #[case] expected: i64) {
+    #[case(Durability::Full, true)]
+    #[case(Durability::Normal, false)]
+    fn durability_decides_who_fsyncs(#[case] durability: Durability, #[case] syncs_wal: bool) {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open_with(&dir.path().join("tim.db"), durability).unwrap();
+        assert_eq!(store.writer.syncs_wal, syncs_wal);
         let got: i64 = store
             .write("test", |c| {
                 Ok(c.pragma_query_value(None, "synchronous", |r| r.get(0))?)
             })
             .unwrap();
-        assert_eq!(got, expected);
+        assert_eq!(got, 1);
+        assert!(!SqliteStore::open_in_memory().unwrap().writer.syncs_wal);
     }
 }

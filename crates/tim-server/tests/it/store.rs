@@ -590,6 +590,44 @@ fn several_originals_report_the_earliest(#[case] s: Backend) {
     assert_eq!(out, vec![duplicate_of(1, t)]);
 }
 
+/// The import snapshot is `group` and `find_duplicates` read together.
+#[rstest]
+#[case::memory(memory())]
+#[case::sqlite(sqlite())]
+fn import_snapshot_is_group_and_duplicates_in_one_read(#[case] s: Backend) {
+    assert_eq!(
+        s.import_snapshot("g1", &[Some((42, T0))], WINDOW).unwrap(),
+        None
+    );
+    create(&*s, "g1");
+    let t = T0 + 1000;
+    let empty = s.import_snapshot("g1", &[None], WINDOW).unwrap().unwrap();
+    assert_eq!(empty.group.last_msg_time, None);
+    assert!(empty.duplicates.is_empty(), "no candidate has a Random");
+    s.import_messages("g1", &[msg(t, 42), msg(t + 5, 43)], WINDOW)
+        .unwrap();
+    let candidates = [
+        Some((42, t + WINDOW)),
+        Some((42, t + WINDOW + 1)),
+        None,
+        Some((43, t)),
+        Some((44, t)),
+    ];
+    let snap = s
+        .import_snapshot("g1", &candidates, WINDOW)
+        .unwrap()
+        .unwrap();
+    let group = s.group("g1").unwrap().unwrap();
+    assert_eq!(snap.group.group_type, group.group_type);
+    assert_eq!(snap.group.create_time, group.create_time);
+    assert_eq!(snap.group.last_msg_time, Some(t + 5));
+    assert_eq!(
+        snap.duplicates,
+        s.find_duplicates("g1", &candidates, WINDOW).unwrap()
+    );
+    assert_eq!(snap.duplicates, vec![true, false, false, true, false]);
+}
+
 #[rstest]
 #[case::memory(memory())]
 #[case::sqlite(sqlite())]
