@@ -100,8 +100,11 @@ impl SetupCall {
     }
 }
 
-/// A step: either a request (`call` or `path`) or a runner-side check (`check`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The longest pause a `wait_ms` step may ask for (the suite must stay fast).
+pub const MAX_WAIT_MS: u64 = 5_000;
+
+/// A step: a request (`call` or `path`), a runner-side check (`check`) or a pause (`wait_ms`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Step {
     /// The command to call (`import_group_msg`, …, or any other name under `group_open_http_svc`).
@@ -129,6 +132,10 @@ pub struct Step {
     /// A runner-side check instead of a request.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub check: Option<CheckKind>,
+    /// A pause instead of a request: sleep this many milliseconds, then read the runner clock
+    /// again (`${now}` after a wait is the clock after it). Nothing is sent or recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait_ms: Option<u64>,
     /// The group alias a check reads; on a request, the group `stored` counts (default: from `GroupId`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group: Option<String>,
@@ -294,9 +301,14 @@ impl Expectation {
 }
 
 impl Step {
-    /// Whether the step sends a request (rather than running a check).
+    /// Whether the step sends a request (rather than running a check or waiting).
     pub fn is_request(&self) -> bool {
-        self.check.is_none()
+        self.call.is_some() || self.path.is_some()
+    }
+
+    /// Whether the step only waits (`wait_ms`).
+    pub fn is_wait(&self) -> bool {
+        self.wait_ms.is_some()
     }
 
     /// The parsed `expect` table (empty when absent).
@@ -371,10 +383,25 @@ impl Case {
         }
         for (i, s) in self.step.iter().enumerate() {
             let at = format!("step[{i}]");
-            let req = s.call.is_some() || s.path.is_some();
+            if let Some(ms) = s.wait_ms {
+                let only_wait = Step {
+                    wait_ms: Some(ms),
+                    ..Step::default()
+                };
+                if *s != only_wait {
+                    problems.push(format!("{at}: a wait_ms step takes nothing else"));
+                }
+                if ms == 0 || ms > MAX_WAIT_MS {
+                    problems.push(format!("{at}: wait_ms must be 1..={MAX_WAIT_MS}"));
+                }
+                continue;
+            }
+            let req = s.is_request();
             match (req, s.check) {
                 (true, Some(_)) => problems.push(format!("{at}: both a request and a check")),
-                (false, None) => problems.push(format!("{at}: neither call/path nor check")),
+                (false, None) => {
+                    problems.push(format!("{at}: neither call/path, check nor wait_ms"))
+                }
                 _ => {}
             }
             if s.call.is_some() && s.path.is_some() {
@@ -500,4 +527,30 @@ pub fn dry_run(case: &Case, edition: Edition) -> Vec<String> {
         }
     }
     problems
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn case(steps: &str) -> Case {
+        toml::from_str(&format!(
+            "id = \"igm-x\"\ntitle = \"t\"\nclauses = [\"IGM-X\"]\n{steps}"
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_wait_step_takes_nothing_else_and_a_bounded_time() {
+        let ok = case("[[step]]\nwait_ms = 2100\n[[step]]\ncheck = \"readback\"\ngroup = \"g\"\n");
+        assert!(ok.step[0].is_wait() && !ok.step[0].is_request());
+        assert_eq!(ok.validate(), Vec::<String>::new());
+        let mixed = case("[[step]]\nwait_ms = 10\ncall = \"import_group_msg\"\n");
+        assert_eq!(
+            mixed.validate(),
+            vec!["step[0]: a wait_ms step takes nothing else"]
+        );
+        let long = case("[[step]]\nwait_ms = 60000\n");
+        assert_eq!(long.validate(), vec!["step[0]: wait_ms must be 1..=5000"]);
+    }
 }

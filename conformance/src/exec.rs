@@ -159,6 +159,13 @@ impl CaseRun<'_> {
             self.setup(i, setup).await?;
         }
         for (i, step) in self.case.step.iter().enumerate() {
+            if let Some(ms) = step.wait_ms {
+                // A pause: nothing is sent or recorded (the transcript stays deterministic), and
+                // `${now}` is the runner clock after it.
+                tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+                self.vars.rebase_now(unix_now());
+                continue;
+            }
             match step.check {
                 None => self.request_step(i, step).await?,
                 Some(CheckKind::Readback) => self.readback_step(i, step).await?,

@@ -182,14 +182,15 @@ fn sent_random(vars: &Vars, r: i64) -> bool {
     vars.sent_randoms.contains(&r)
 }
 
-/// Times this close to the case start (seconds before, after) are all `[now~]`: a time the
+/// Times this close to the case start or a later `now` (after a `wait_ms` step; seconds before,
+/// after) are all `[now~]`: a time the
 /// target chose (a default `CreateTime`) may fall on either side of a second boundary, and
 /// must not take the label of an anchor by chance.
 const NOW_WINDOW: (i64, i64) = (2, 5);
 
 /// `[now~]` near the case start, else `[anchor]` for a time the case produced, else `[time]`.
 fn time_label(vars: &Vars, t: i64) -> String {
-    if (vars.now - NOW_WINDOW.0..=vars.now + NOW_WINDOW.1).contains(&t) {
+    if vars.near_now(t, NOW_WINDOW.0, NOW_WINDOW.1) {
         return "[now~]".to_owned();
     }
     match vars.anchor_label(t) {

@@ -99,13 +99,18 @@ pub async fn run(
     let mut exclusive = Vec::new();
     let mut set = JoinSet::new();
     let gate = Arc::new(Semaphore::new(opts.concurrency.max(1)));
-    for (i, case) in selected.iter().enumerate() {
+    // Cases that pause (`wait_ms`) start first, so that their pauses overlap the other cases
+    // instead of lengthening the run's tail.
+    let mut order: Vec<usize> = (0..selected.len()).collect();
+    order.sort_by_key(|i| !selected[*i].step.iter().any(|s| s.is_wait()));
+    for i in order {
+        let case = selected[i];
         if let Some(why) = skip_reason(case, opts) {
             reports[i] = Some(skipped(case, why));
         } else if case.needs(Need::Exclusive) {
             exclusive.push(i);
         } else {
-            let (case, shared, gate) = ((*case).clone(), Arc::clone(&shared), Arc::clone(&gate));
+            let (case, shared, gate) = (case.clone(), Arc::clone(&shared), Arc::clone(&gate));
             set.spawn(async move {
                 let _permit = gate.acquire_owned().await;
                 (i, timed(run_case(&shared, &case, true)).await)

@@ -44,8 +44,10 @@ pub struct Vars {
     pub run: String,
     /// The case ID.
     pub case_id: String,
-    /// The runner clock at case start, Unix seconds.
+    /// The runner clock at case start, or after the last `wait_ms` step: Unix seconds.
     pub now: i64,
+    /// Earlier values of `now` (before each `wait_ms` step), oldest first.
+    pub earlier_nows: Vec<i64>,
     /// The edition's limits.
     pub limits: Limits,
     /// The admin identifier.
@@ -82,6 +84,7 @@ impl Vars {
             run: run.to_owned(),
             case_id: case_id.to_owned(),
             now,
+            earlier_nows: Vec::new(),
             limits,
             admin: admin.to_owned(),
             sdkappid,
@@ -93,6 +96,22 @@ impl Vars {
             sent_randoms: BTreeSet::new(),
             restricted_word: None,
         }
+    }
+
+    /// Reads the clock again after a pause: `${now}` becomes `now`; the earlier value is kept
+    /// for redaction (times near any of them are `[now~]`).
+    pub fn rebase_now(&mut self, now: i64) {
+        self.earlier_nows.push(self.now);
+        self.now = now;
+    }
+
+    /// Whether `t` is within `before` seconds before and `after` seconds after the case start
+    /// or any later `now`.
+    pub fn near_now(&self, t: i64, before: i64, after: i64) -> bool {
+        self.earlier_nows
+            .iter()
+            .chain(std::iter::once(&self.now))
+            .any(|n| (n - before..=n + after).contains(&t))
     }
 
     /// The unique custom group ID of `alias` in this run and case: `cf<run>-<casehash>-<alias>`.
@@ -491,6 +510,15 @@ mod tests {
         assert!(v.expand(&json!("${nope.x}")).is_err());
         assert!(v.expand(&json!("${limit.nope}")).is_err());
         assert!(v.expand(&json!("${h.create}")).is_err());
+    }
+
+    #[test]
+    fn now_after_a_wait_is_the_new_clock_and_both_are_near_now() {
+        let mut v = vars();
+        v.rebase_now(1_700_000_003);
+        assert_eq!(v.expand(&json!("${now-1}")).unwrap(), json!(1_700_000_002));
+        assert!(v.near_now(1_699_999_999, 2, 5) && v.near_now(1_700_000_008, 2, 5));
+        assert!(!v.near_now(1_699_999_997, 2, 5) && !v.near_now(1_700_000_009, 2, 5));
     }
 
     #[test]
