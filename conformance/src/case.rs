@@ -126,7 +126,9 @@ pub struct Step {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub raw: Option<String>,
     /// Send this many copies at once (exclusive rate-limit cases); a number or a placeholder.
-    /// `expect` then takes `codes` (every response's ErrorCode is one of them) and `min_count`.
+    /// `expect` then takes `codes` (every response's ErrorCode is one of them), `min_count` and
+    /// `stored` (a count, or `"accepted"`). Each copy's body is expanded anew, so `$messages`
+    /// gives every copy its own `Random`s.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub repeat: Option<Value>,
     /// A runner-side check instead of a request.
@@ -229,7 +231,8 @@ pub struct Expectation {
     /// envelope checks expect; given only in `should`, those automatic checks become should-level
     /// (for requests outside the API proper: unknown paths, other methods; digest §7 Q19).
     pub http: Option<u16>,
-    /// Messages the group gained (import_group_msg, via read-back); number or placeholder.
+    /// Messages the group gained (import_group_msg, via read-back); number or placeholder, or
+    /// [`STORED_ACCEPTED`] on a repeat step.
     pub stored: Option<Value>,
     /// A substring `ErrorInfo` must contain.
     pub error_info_contains: Option<String>,
@@ -242,6 +245,10 @@ pub struct Expectation {
     /// Response (or group) fields and their expected values; `results` is `ImportMsgResult`.
     pub fields: Map,
 }
+
+/// `stored = "accepted"` (expect of a repeat step): the group gained exactly the messages the OK
+/// answers accepted (`Result 0` with a new `MsgSeq`), so a refused copy stored nothing.
+pub const STORED_ACCEPTED: &str = "accepted";
 
 /// The field `results` stands for.
 pub const RESULTS_FIELD: &str = "ImportMsgResult";
@@ -428,7 +435,18 @@ impl Case {
                     if let Err(e) = Expectation::parse(t) {
                         problems.push(format!("{at}.{name}: {e}"));
                     }
+                    let accepted = t.get("stored").and_then(Value::as_str) == Some(STORED_ACCEPTED);
+                    if accepted && (s.repeat.is_none() || name != "expect") {
+                        problems.push(format!(
+                            "{at}.{name}: stored = \"{STORED_ACCEPTED}\" is only for expect of a repeat step"
+                        ));
+                    }
                 }
+            }
+            let stored_elsewhere = s.should.as_ref().is_some_and(|t| t.contains_key("stored"))
+                || s.reading.iter().any(|r| r.fields.contains_key("stored"));
+            if s.repeat.is_some() && stored_elsewhere {
+                problems.push(format!("{at}: a repeat step judges stored only in expect"));
             }
             for (j, r) in s.reading.iter().enumerate() {
                 if let Err(e) = Expectation::parse(&r.fields) {

@@ -9,9 +9,9 @@ use tokio::task::JoinSet;
 
 use std::sync::Arc;
 
-use crate::case::{Case, CheckKind, Expectation, SetupCall, Step};
+use crate::case::{Case, CheckKind, Expectation, SetupCall, Step, RESULTS_FIELD, STORED_ACCEPTED};
 use crate::check;
-use crate::clause::Strength;
+use crate::clause::{auto, Strength};
 use crate::pace::Pacer;
 use crate::redact::Redactor;
 use crate::report::{CaseReport, Exchange, ExchangeKind};
@@ -103,6 +103,9 @@ struct CaseRun<'a> {
     failures: Vec<Failure>,
     reading: Option<String>,
     requests: u32,
+    /// Requests are sent but not recorded (the reads behind a burst's `stored`, whose content
+    /// depends on timing: the transcript must be the same in every run).
+    quiet: bool,
 }
 
 pub(crate) async fn run_case(shared: &Shared, case: &Case, paced: bool) -> CaseReport {
@@ -126,6 +129,7 @@ pub(crate) async fn run_case(shared: &Shared, case: &Case, paced: bool) -> CaseR
         failures: Vec::new(),
         reading: None,
         requests: 0,
+        quiet: false,
     };
     let outcome = cr.go().await;
     let CaseRun {
@@ -194,8 +198,10 @@ impl CaseRun<'_> {
             self.shared.pacer.until_ready(&req.path).await;
         }
         let reply = self.shared.http.send(&req).await?;
-        let ex = self.redactor.exchange(&self.vars, kind, &req, &reply);
-        self.transcript.push(ex);
+        if !self.quiet {
+            let ex = self.redactor.exchange(&self.vars, kind, &req, &reply);
+            self.transcript.push(ex);
+        }
         Ok((req, reply))
     }
 
@@ -374,11 +380,7 @@ impl CaseRun<'_> {
         let should = step.should_expectation().map_err(TemplateError)?;
         let path = step.request_path().unwrap_or_default();
         let method = step.method.clone().unwrap_or_else(|| "POST".into());
-        let body = match (&step.body, &step.raw) {
-            (_, Some(raw)) => Body::Raw(self.vars.interpolate(raw)?),
-            (Some(b), None) => Body::Json(self.vars.expand(b)?),
-            (None, None) => Body::Json(json!({})),
-        };
+        let body = self.step_body(step)?;
         let group_alias = step.group.clone().or_else(|| match &body {
             Body::Json(v) => v
                 .get("GroupId")
@@ -389,8 +391,40 @@ impl CaseRun<'_> {
         });
         if let Some(n) = &step.repeat {
             let n = self.vars.expand(n)?.as_u64().unwrap_or(0);
-            let req = self.build_request(path, &method, step.query.as_ref(), body, 0)?;
-            return self.repeat_step(&at, req, n, &exp).await;
+            // Each copy's body is expanded anew: `$messages` gives every copy its own Randoms.
+            let mut bodies = vec![body];
+            for _ in 1..n {
+                bodies.push(self.step_body(step)?);
+            }
+            for b in &bodies[1..] {
+                if let Body::Json(v) = b {
+                    self.note_randoms(v);
+                }
+            }
+            let before = match (&exp.stored, &group_alias) {
+                (Some(_), Some(alias)) => Some(
+                    self.quiet_history(alias)
+                        .await?
+                        .map_or(0, |h| h.len() as i64),
+                ),
+                (Some(_), None) => {
+                    return Err(TemplateError(format!(
+                        "{at}: stored needs a group (GroupId or group =)"
+                    ))
+                    .into())
+                }
+                (None, _) => None,
+            };
+            let first = bodies[0].clone();
+            let req = self.build_request(path, &method, step.query.as_ref(), first, 0)?;
+            let burst = Burst {
+                req,
+                bodies,
+                alias: group_alias,
+                imports: step.command() == Some(Command::ImportGroupMsg),
+                before,
+            };
+            return self.repeat_step(&at, burst, &exp).await;
         }
         // `stored` may be asked for in `expect` (must), `should`, or a reading (which then matches
         // only when the count does): count the group's messages around the request.
@@ -509,27 +543,45 @@ impl CaseRun<'_> {
         }])
     }
 
-    /// Sends `n` copies of `req` at once (at most 32 in flight) and checks the tally.
+    /// The body of a request step, its placeholders expanded.
+    fn step_body(&mut self, step: &Step) -> Result<Body, TemplateError> {
+        Ok(match (&step.body, &step.raw) {
+            (_, Some(raw)) => Body::Raw(self.vars.interpolate(raw)?),
+            (Some(b), None) => Body::Json(self.vars.expand(b)?),
+            (None, None) => Body::Json(json!({})),
+        })
+    }
+
+    /// Sends every copy of a burst at once (at most 32 in flight) and checks the tally; for
+    /// `import_group_msg`, the automatic invariants over the accepted copies (in `MsgSeq` order),
+    /// which enter the ledger, and `stored` (with a read-back against the ledger). The transcript
+    /// shows one exchange: the first copy and the codes seen; the reads are not recorded, as the
+    /// number of copies accepted depends on timing.
     async fn repeat_step(
         &mut self,
         at: &str,
-        req: Request,
-        n: u64,
+        burst: Burst,
         exp: &Expectation,
     ) -> Result<(), Abort> {
+        let n = burst.bodies.len();
         let mut set = JoinSet::new();
         let gate = Arc::new(Semaphore::new(32));
-        for _ in 0..n {
-            let (http, req, gate) = (self.shared.http.clone(), req.clone(), Arc::clone(&gate));
+        for (i, body) in burst.bodies.iter().enumerate() {
+            let req = Request {
+                body: body.clone(),
+                ..burst.req.clone()
+            };
+            let (http, gate) = (self.shared.http.clone(), Arc::clone(&gate));
             set.spawn(async move {
                 let _p = gate.acquire_owned().await;
-                http.send(&req).await
+                (i, http.send(&req).await)
             });
         }
+        let mut replies: Vec<Option<Reply>> = vec![None; n];
         let mut counts: std::collections::BTreeMap<i64, u64> = Default::default();
         let mut bad_http = Vec::new();
         while let Some(r) = set.join_next().await {
-            let Ok(reply) = r else { continue };
+            let Ok((i, reply)) = r else { continue };
             let reply = reply?;
             if reply.http != exp.http.unwrap_or(200) {
                 bad_http.push(reply.http);
@@ -540,6 +592,7 @@ impl CaseRun<'_> {
                 .and_then(Value::as_i64)
                 .unwrap_or(-1);
             *counts.entry(code).or_default() += 1;
+            replies[i] = Some(reply);
         }
         let seen: Vec<i64> = counts.keys().copied().collect();
         let summary = Reply {
@@ -549,7 +602,7 @@ impl CaseRun<'_> {
         };
         let ex = self
             .redactor
-            .exchange(&self.vars, ExchangeKind::Step, &req, &summary);
+            .exchange(&self.vars, ExchangeKind::Burst, &burst.req, &summary);
         self.transcript.push(ex);
         let mut f = Vec::new();
         let clauses = self.case_clauses();
@@ -595,7 +648,120 @@ impl CaseRun<'_> {
             }
         }
         self.push_failures(f);
+        let Some(alias) = burst.alias.clone().filter(|_| burst.imports) else {
+            return Ok(());
+        };
+        let known = self.vars.ledger.entries(&alias).len();
+        let f = self.burst_invariants(&burst, &replies, &alias, at);
+        self.push_failures(f);
+        let accepted = (self.vars.ledger.entries(&alias).len() - known) as i64;
+        if let (Some(want), Some(before)) = (&exp.stored, burst.before) {
+            let want = match self.vars.expand(want)? {
+                Value::String(s) if s == STORED_ACCEPTED => accepted,
+                v => v.as_i64().ok_or_else(|| {
+                    TemplateError(format!(
+                        "stored must be an integer or \"{STORED_ACCEPTED}\""
+                    ))
+                })?,
+            };
+            let history = self.quiet_history(&alias).await?.unwrap_or_default();
+            let f = check::readback(&history, &self.vars.ledger, &alias, None, at);
+            self.push_failures(f);
+            let gained = history.len() as i64 - before;
+            if gained != want {
+                let f = vec![Failure {
+                    clause: self.case_clauses(),
+                    strength: Strength::Must,
+                    at: at.to_owned(),
+                    message: format!(
+                        "the group gained {gained} messages; {accepted} were accepted (Result 0 in an OK answer)"
+                    ),
+                    expected: Some(json!(want)),
+                    actual: Some(json!(gained)),
+                }];
+                self.push_failures(f);
+            }
+        }
         Ok(())
+    }
+
+    /// The automatic import invariants over the OK answers of a burst: one result per message in
+    /// each, and, over all accepted messages in `MsgSeq` order, contiguous numbering and
+    /// `MsgTime` = `SendTime`; the accepted messages enter the ledger.
+    fn burst_invariants(
+        &mut self,
+        burst: &Burst,
+        replies: &[Option<Reply>],
+        alias: &str,
+        at: &str,
+    ) -> Vec<Failure> {
+        let mut f = Vec::new();
+        let mut accepted: Vec<(Value, Value)> = Vec::new();
+        for (body, reply) in burst.bodies.iter().zip(replies) {
+            let (Body::Json(body), Some(reply)) = (body, reply) else {
+                continue;
+            };
+            if reply.http != 200 || !check::is_ok(reply) {
+                continue;
+            }
+            let msgs = body
+                .get("MsgList")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            let results = reply
+                .body
+                .get(RESULTS_FIELD)
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            if results.len() != msgs.len() {
+                if !f.iter().any(|x: &Failure| x.clause == auto::ONE_PER_MSG) {
+                    f.push(Failure {
+                        clause: auto::ONE_PER_MSG.to_owned(),
+                        strength: Strength::Must,
+                        at: at.to_owned(),
+                        message: format!(
+                            "an OK copy: {} messages sent, {} ImportMsgResult entries",
+                            msgs.len(),
+                            results.len()
+                        ),
+                        expected: Some(json!(msgs.len())),
+                        actual: Some(json!(results.len())),
+                    });
+                }
+                continue;
+            }
+            for (m, r) in msgs.into_iter().zip(results) {
+                if r.get("Result").and_then(Value::as_i64) == Some(0) {
+                    accepted.push((m, r));
+                }
+            }
+        }
+        accepted.sort_by_key(|(_, r)| r.get("MsgSeq").and_then(Value::as_u64));
+        let (msgs, results): (Vec<Value>, Vec<Value>) = accepted.into_iter().unzip();
+        let merged = Reply {
+            http: 200,
+            body: json!({ "ActionStatus": "OK", "ErrorCode": 0, RESULTS_FIELD: results }),
+            is_json: true,
+        };
+        let at = format!("{at} (accepted copies by MsgSeq)");
+        f.extend(check::import_invariants(
+            &msgs,
+            &merged,
+            alias,
+            &mut self.vars.ledger,
+            &at,
+        ));
+        f
+    }
+
+    /// [`Self::history`] without recording the reads in the transcript.
+    async fn quiet_history(&mut self, alias: &str) -> Result<Option<Vec<Value>>, Abort> {
+        self.quiet = true;
+        let h = self.history(alias).await;
+        self.quiet = false;
+        h
     }
 
     /// Every stored message of `alias`, newest first (`None`: the group does not exist, 10010).
@@ -700,6 +866,20 @@ impl CaseRun<'_> {
         self.push_failures(f);
         Ok(())
     }
+}
+
+/// The copies of a `repeat` step.
+struct Burst {
+    /// The request of the first copy (the transcript shows it).
+    req: Request,
+    /// Each copy's body.
+    bodies: Vec<Body>,
+    /// The group the burst imports into, if known.
+    alias: Option<String>,
+    /// Whether the copies are `import_group_msg` calls.
+    imports: bool,
+    /// Messages the group held before the burst (when `stored` is asked for).
+    before: Option<i64>,
 }
 
 fn compact(v: &Value) -> String {

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use tim_model::Edition;
 
 use crate::clause::Strength;
-use crate::report::CaseReport;
+use crate::report::{CaseReport, ExchangeKind};
 use crate::verdict::Failure;
 
 /// The pseudo-clause of reference differences.
@@ -70,6 +70,11 @@ pub fn compare(reference: &Value, case: &CaseReport) -> Vec<Failure> {
         });
     }
     for (i, (r, x)) in refs.iter().zip(&case.transcript).enumerate() {
+        if x.kind == ExchangeKind::Burst {
+            // The runner's tally of a burst: which codes show up depends on timing and on
+            // choices the documents allow (e.g. strict time order refuses some copies).
+            continue;
+        }
         let mut diffs = Vec::new();
         if let Some(h) = r.get("http") {
             diff(h, Some(&json!(x.http)), "http", &mut diffs);
@@ -129,7 +134,7 @@ fn diff(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::{Exchange, ExchangeKind};
+    use crate::report::Exchange;
     use crate::verdict::Verdict;
 
     fn case(response: Value) -> CaseReport {

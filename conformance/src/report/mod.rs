@@ -67,6 +67,9 @@ pub enum ExchangeKind {
     Step,
     /// A runner-side read (read-back, group info, stored count).
     Check,
+    /// A burst (`repeat`): the first copy's request and the runner's tally of the answers
+    /// (`repeat`, `codes_seen`); not compared with the reference server.
+    Burst,
 }
 
 /// One request and its response, redacted.
