@@ -132,8 +132,8 @@ impl Redactor {
                     let n = *self.randoms.entry(r).or_insert(next);
                     Value::String(format!("[random#{n}]"))
                 }
-                (_, Some(n)) if n > 0 && n as u64 == vars.sdkappid => {
-                    Value::String("[sdkappid]".into())
+                (_, Some(n)) if sdkappid_label(vars, n).is_some() => {
+                    Value::String(sdkappid_label(vars, n).unwrap_or_default().into())
                 }
                 _ => v.clone(),
             },
@@ -178,6 +178,23 @@ impl Redactor {
     }
 }
 
+/// SDKAppIDs this short are left alone: redacting them would hide ordinary small numbers.
+const SDKAPPID_MIN: u64 = 100_000;
+
+/// `[sdkappid]` for the target's SDKAppID, `[sdkappid+1]` for the one foreign-app UserSigs and
+/// unknown-app requests use (so a target with another SDKAppID shows the same transcript).
+fn sdkappid_label(vars: &Vars, n: i64) -> Option<&'static str> {
+    let app = vars.sdkappid;
+    if app < SDKAPPID_MIN || n <= 0 {
+        return None;
+    }
+    match n as u64 {
+        x if x == app => Some("[sdkappid]"),
+        x if x == app + 1 => Some("[sdkappid+1]"),
+        _ => None,
+    }
+}
+
 fn sent_random(vars: &Vars, r: i64) -> bool {
     vars.sent_randoms.contains(&r)
 }
@@ -202,8 +219,9 @@ fn time_label(vars: &Vars, t: i64) -> String {
 /// How far from the case's `now` a ten-digit number inside a text is taken for a time: three years.
 const TEXT_TIME_SPAN: i64 = 3 * 365 * 86_400;
 
-/// Replaces every run of exactly ten digits that is an anchor, or a Unix time within
-/// [`TEXT_TIME_SPAN`] of now, with its label (other numbers, such as an SDKAppID, stay).
+/// Replaces every run of digits that is the SDKAppID (or SDKAppID + 1) with `[sdkappid]`
+/// (`[sdkappid+1]`), and every run of exactly ten digits that is an anchor, or a Unix time within
+/// [`TEXT_TIME_SPAN`] of now, with its label (other numbers stay).
 fn redact_times_in_text(vars: &Vars, s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = String::with_capacity(s.len());
@@ -215,6 +233,14 @@ fn redact_times_in_text(vars: &Vars, s: &str) -> String {
                 i += 1;
             }
             let run = &s[start..i];
+            if let Some(label) = run
+                .parse::<i64>()
+                .ok()
+                .and_then(|n| sdkappid_label(vars, n))
+            {
+                out.push_str(label);
+                continue;
+            }
             match (run.len(), run.parse::<i64>()) {
                 (10, Ok(t))
                     if vars.anchor_label(t).is_some() || (t - vars.now).abs() < TEXT_TIME_SPAN =>
@@ -260,6 +286,24 @@ mod tests {
         let v = json!({"GroupId": g, "SendTime": t, "From_Account": u, "MsgTime": 1_600_000_000,
             "RequestId": "x", "MsgRandom": 7, "CreateTime": near, "JoinTime": 1_700_000_000, "ErrorInfo": format!("group {} at 1699999940", g.as_str().unwrap())});
         let red = r.value(&vars, &v, None);
+        let mut app = Vars::new(
+            "r00001",
+            "c",
+            1_700_000_000,
+            Edition::Seed.limits(),
+            "a",
+            1_700_000_001,
+        );
+        let info = json!({"ErrorInfo": "expected 1700000001, found 1700000002; sdkappid=1700000001&x=1", "Appid": 1_700_000_002u64, "MsgSeq": 1});
+        assert_eq!(
+            r.value(&app, &info, None),
+            json!({"ErrorInfo": "expected [sdkappid], found [sdkappid+1]; sdkappid=[sdkappid]&x=1", "Appid": "[sdkappid+1]", "MsgSeq": 1})
+        );
+        app.sdkappid = 1;
+        assert_eq!(
+            r.value(&app, &json!({"MsgSeq": 1, "N": 2}), None),
+            json!({"MsgSeq": 1, "N": 2})
+        );
         assert_eq!(
             red,
             json!({"GroupId": "[group:g]", "SendTime": "[now-60]", "From_Account": "[user:a]",
