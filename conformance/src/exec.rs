@@ -447,6 +447,7 @@ impl CaseRun<'_> {
         let (req, reply) = self
             .send(ExchangeKind::Step, path, &method, step.query.as_ref(), body)
             .await?;
+        let exchange = self.transcript.len() - 1;
         let gained = match &before {
             Some((alias, n)) => Some(self.history(alias).await?.map_or(0, |h| h.len() as i64) - n),
             None => None,
@@ -468,7 +469,11 @@ impl CaseRun<'_> {
             f.extend(check::failures(&m, &self.case_clauses(), strength, &at));
         }
         if !step.reading.is_empty() {
-            f.extend(self.readings(step, &reply, gained, &at)?);
+            let unmatched = self.readings(step, &reply, gained, &at)?;
+            if unmatched.is_empty() {
+                self.transcript[exchange].reading = self.reading.clone();
+            }
+            f.extend(unmatched);
         }
         self.push_failures(f);
         if step.command() == Some(Command::ImportGroupMsg) {

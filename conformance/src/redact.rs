@@ -90,6 +90,7 @@ impl Redactor {
             http: reply.http,
             response,
             curl,
+            reading: None,
         }
     }
 

@@ -20,13 +20,17 @@ pub fn snapshot_view(c: &CaseReport) -> Value {
         .transcript
         .iter()
         .map(|x| {
-            json!({
+            let mut v = json!({
                 "kind": x.kind,
                 "request": format!("{} {}", x.method, x.path),
                 "body": x.body,
                 "http": x.http,
                 "response": x.response,
-            })
+            });
+            if let Some(r) = &x.reading {
+                v["reading"] = json!(r);
+            }
+            v
         })
         .collect();
     json!({ "id": c.id, "verdict": c.verdict, "reading": c.reading, "transcript": transcript })
@@ -48,6 +52,10 @@ pub fn load(dir: &Path, edition: Edition, case_id: &str) -> Option<Value> {
 }
 
 /// The differences between a case's responses and the reference's, as should-level failures.
+///
+/// From the first step whose response matched another documented reading than the reference's
+/// (`[[step.reading]]`), the case's exchanges are not compared: the target chose another reading
+/// the documents allow, and what follows may differ as a consequence (the report names it).
 pub fn compare(reference: &Value, case: &CaseReport) -> Vec<Failure> {
     let mut out = Vec::new();
     let empty = Vec::new();
@@ -55,7 +63,12 @@ pub fn compare(reference: &Value, case: &CaseReport) -> Vec<Failure> {
         .get("transcript")
         .and_then(Value::as_array)
         .unwrap_or(&empty);
-    if refs.len() != case.transcript.len() {
+    let diverged = refs
+        .iter()
+        .zip(&case.transcript)
+        .position(|(r, x)| r.get("reading").and_then(Value::as_str) != x.reading.as_deref());
+    let refs = &refs[..diverged.unwrap_or(refs.len())];
+    if diverged.is_none() && refs.len() != case.transcript.len() {
         out.push(Failure {
             clause: CLAUSE.into(),
             strength: Strength::Should,
@@ -155,6 +168,7 @@ mod tests {
                 http: 200,
                 response,
                 curl: String::new(),
+                reading: None,
             }],
         }
     }
@@ -175,5 +189,18 @@ mod tests {
         assert_eq!(d[0].strength, Strength::Should);
         assert!(d[0].message.starts_with("ErrorInfo"));
         assert_eq!(Verdict::from_failures(&d), Verdict::NonStrict);
+    }
+
+    #[test]
+    fn from_a_step_with_another_reading_on_nothing_is_compared() {
+        let mut r = case(json!({"ActionStatus": "FAIL", "ErrorCode": 10004}));
+        r.transcript[0].reading = Some("request-level".into());
+        r.transcript.push(r.transcript[0].clone());
+        let reference = snapshot_view(&r);
+        let mut other = case(json!({"ActionStatus": "OK", "ErrorCode": 0}));
+        other.transcript[0].reading = Some("per-message".into());
+        assert!(compare(&reference, &other).is_empty());
+        other.transcript[0].reading = Some("request-level".into());
+        assert_eq!(compare(&reference, &other).len(), 3);
     }
 }

@@ -28,6 +28,7 @@ fn exchange(response: serde_json::Value) -> Exchange {
         http: 200,
         response,
         curl: "curl -sS -X POST \"$TIM_TARGET/v4/x?usersig=$TIM_USERSIG\" --data-raw '{\"a\":\"</pre><script>\"}'".into(),
+        reading: None,
     }
 }
 

@@ -90,6 +90,9 @@ pub struct Exchange {
     /// A curl line that repeats the request (target URL as `$TIM_TARGET`, usersig as
     /// `$TIM_USERSIG`, random as `$RANDOM`; redacted IDs must be filled in by hand).
     pub curl: String,
+    /// The documented reading (`[[step.reading]]`) this step's response matched, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reading: Option<String>,
 }
 
 /// How one clause fared.
