@@ -204,6 +204,29 @@ pub fn is_ok(reply: &Reply) -> bool {
     reply.body.get("ErrorCode").and_then(Value::as_i64) == Some(0)
 }
 
+/// The `ImportMsgResult` entries of a reply (empty when absent).
+pub fn import_results(reply: &Reply) -> Vec<Value> {
+    reply
+        .body
+        .get(RESULTS_FIELD)
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// IGM-RESP-ONE-PER-MSG: a failure unless `results` entries answer `sent` messages.
+pub fn one_per_msg(sent: usize, results: usize, at: &str) -> Option<Failure> {
+    (sent != results).then(|| {
+        failure(
+            auto::ONE_PER_MSG,
+            at,
+            format!("{sent} messages sent, {results} ImportMsgResult entries"),
+            Some(json!(sent)),
+            Some(json!(results)),
+        )
+    })
+}
+
 /// The automatic invariants of an OK `import_group_msg` answer to `msgs` (conf-spec.md,
 /// "Ledger and automatic invariants"); new messages are recorded in `ledger` under `alias`.
 pub fn import_invariants(
@@ -214,24 +237,9 @@ pub fn import_invariants(
     at: &str,
 ) -> Vec<Failure> {
     let mut out = Vec::new();
-    let results = reply
-        .body
-        .get(RESULTS_FIELD)
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    if results.len() != msgs.len() {
-        out.push(failure(
-            auto::ONE_PER_MSG,
-            at,
-            format!(
-                "{} messages sent, {} ImportMsgResult entries",
-                msgs.len(),
-                results.len()
-            ),
-            Some(json!(msgs.len())),
-            Some(json!(results.len())),
-        ));
+    let results = import_results(reply);
+    if let Some(f) = one_per_msg(msgs.len(), results.len(), at) {
+        out.push(f);
         return out;
     }
     for (i, (m, r)) in msgs.iter().zip(&results).enumerate() {

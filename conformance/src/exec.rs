@@ -714,26 +714,10 @@ impl CaseRun<'_> {
                 .and_then(Value::as_array)
                 .cloned()
                 .unwrap_or_default();
-            let results = reply
-                .body
-                .get(RESULTS_FIELD)
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
-            if results.len() != msgs.len() {
-                if !f.iter().any(|x: &Failure| x.clause == auto::ONE_PER_MSG) {
-                    f.push(Failure {
-                        clause: auto::ONE_PER_MSG.to_owned(),
-                        strength: Strength::Must,
-                        at: at.to_owned(),
-                        message: format!(
-                            "an OK copy: {} messages sent, {} ImportMsgResult entries",
-                            msgs.len(),
-                            results.len()
-                        ),
-                        expected: Some(json!(msgs.len())),
-                        actual: Some(json!(results.len())),
-                    });
+            let results = check::import_results(reply);
+            if let Some(x) = check::one_per_msg(msgs.len(), results.len(), at) {
+                if !f.iter().any(|y: &Failure| y.clause == auto::ONE_PER_MSG) {
+                    f.push(x);
                 }
                 continue;
             }
