@@ -12,7 +12,7 @@ use axum::routing::get;
 use axum::Router;
 use http_body_util::BodyExt;
 use tim_model::endpoint::{classify_path, PathTarget, HEALTH_PATH};
-use tim_model::{Command, CommonQuery, Envelope, Response};
+use tim_model::{CommonQuery, Envelope, Response};
 use tracing::Instrument;
 
 use crate::error::ApiError;
@@ -118,15 +118,6 @@ async fn handle(state: &AppState, req: Request) -> Result<ApiBody, ApiError> {
     let body = read_body(req.into_body(), max).await?;
     let service = Arc::clone(&state.service);
     let span = tracing::Span::current();
-    if command == Command::ImportGroupMsg && service.imports_async() {
-        // Its own task: once submitted, the write keeps the group locked until it is committed,
-        // even if this connection goes away.
-        let import = service.import_group_msg_async(body).instrument(span);
-        return tokio::spawn(import)
-            .await
-            .map_err(|e| ApiError::Internal(format!("handler task failed: {e}")))?
-            .map(ApiBody::ImportGroupMsg);
-    }
     tokio::task::spawn_blocking(move || span.in_scope(|| service.call(command, &body)))
         .await
         .map_err(|e| ApiError::Internal(format!("handler task failed: {e}")))?

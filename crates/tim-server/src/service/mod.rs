@@ -4,10 +4,8 @@
 //! the dispatch by command and the helpers the commands share.
 //!
 //! The service is synchronous (the store is); the HTTP layer runs it on the blocking pool.
-//! `import_group_msg` also has an async form ([`Service::import_group_msg_async`]) that hands its
-//! write to the store and awaits the commit without holding a blocking-pool thread.
 //! Writes to one group are serialized by a striped lock held across validation and the store
-//! call (until the write is committed), so that the ordering rules hold under concurrent imports.
+//! call, so that the ordering rules hold under concurrent imports.
 
 mod create_group;
 mod destroy_group;
@@ -78,7 +76,7 @@ pub struct Service {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) clock: Arc<dyn Clock>,
     config: ServiceConfig,
-    stripes: Vec<Arc<tokio::sync::Mutex<()>>>,
+    stripes: Vec<Mutex<()>>,
     rng: Mutex<StdRng>,
 }
 
@@ -93,9 +91,7 @@ impl Service {
             store,
             clock,
             config,
-            stripes: (0..LOCK_STRIPES)
-                .map(|_| Arc::new(tokio::sync::Mutex::new(())))
-                .collect(),
+            stripes: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
             rng: Mutex::new(rng),
         }
     }
@@ -138,17 +134,13 @@ impl Service {
         })
     }
 
-    /// The lock stripe of `group_id` (an async mutex: the async import awaits it, the
-    /// synchronous calls, on the blocking pool, block on it).
-    fn stripe(&self, group_id: &str) -> &Arc<tokio::sync::Mutex<()>> {
+    fn lock(&self, group_id: &str) -> std::sync::MutexGuard<'_, ()> {
         let mut h = std::collections::hash_map::DefaultHasher::new();
         group_id.hash(&mut h);
-        &self.stripes[(h.finish() as usize) % LOCK_STRIPES]
-    }
-
-    /// Locks `group_id`'s stripe from a synchronous call (never from an async task).
-    fn lock(&self, group_id: &str) -> tokio::sync::MutexGuard<'_, ()> {
-        self.stripe(group_id).blocking_lock()
+        let stripe = &self.stripes[(h.finish() as usize) % LOCK_STRIPES];
+        stripe
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn random_u32(&self) -> u32 {

@@ -37,11 +37,6 @@ pub enum StoreError {
 /// Result alias for store calls.
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// The answer to a write handed to the store without waiting ([`Store::submit_import_messages`]):
-/// it arrives once the write is committed (and, for a durable backend, on the disk). A dropped
-/// sender means the store stopped.
-pub type Pending<T> = tokio::sync::oneshot::Receiver<StoreResult<T>>;
-
 /// A group to create.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewGroup {
@@ -195,21 +190,6 @@ pub trait Store: Send + Sync + 'static {
         messages: &[NewMessage],
         dedup_window_secs: i64,
     ) -> StoreResult<Vec<StoredOutcome>>;
-
-    /// [`Store::import_messages`] without waiting for it: the call is queued (or, for a store
-    /// that does not queue, done) before this returns, and the answer comes through the
-    /// [`Pending`] receiver once committed. Calls submitted one after the other are applied in
-    /// that order. The default runs [`Store::import_messages`] at once.
-    fn submit_import_messages(
-        &self,
-        group_id: &str,
-        messages: Vec<NewMessage>,
-        dedup_window_secs: i64,
-    ) -> Pending<Vec<StoredOutcome>> {
-        let (answer, pending) = tokio::sync::oneshot::channel();
-        let _ = answer.send(self.import_messages(group_id, &messages, dedup_window_secs));
-        pending
-    }
 
     /// For each candidate `(random, send_time)`, whether the group already stores a message with
     /// that *supplied* `random` and a `send_time` within `dedup_window_secs` of it; `None`

@@ -23,8 +23,8 @@ use tim_model::validate::GroupSnapshot;
 use tim_model::GroupType;
 
 use super::{
-    GroupRecord, ImportSnapshot, MemberInsert, MemberRecord, NewGroup, NewMember, NewMessage,
-    Pending, Role, Store, StoreError, StoreResult, StoredMessage, StoredOutcome,
+    GroupRecord, ImportSnapshot, MemberInsert, MemberRecord, NewGroup, NewMember, NewMessage, Role,
+    Store, StoreError, StoreResult, StoredMessage, StoredOutcome,
 };
 
 /// Page cache of the writer connection, KiB (SQLite's default is 2 MiB): duplicate lookups and
@@ -208,10 +208,6 @@ impl Fail {
     }
 }
 
-fn writer_gone(op: &str) -> StoreError {
-    StoreError::Backend(format!("sqlite {op}: the writer has stopped"))
-}
-
 /// Maps an SQLite error to [`StoreError::Backend`]. SQLite's messages name tables, columns and
 /// constraints, never bound values, so message bodies cannot leak into them.
 fn backend(op: &str, e: &rusqlite::Error) -> StoreError {
@@ -232,11 +228,8 @@ struct Call<T, F> {
     op: &'static str,
     f: Option<F>,
     result: Option<Result<T, Fail>>,
-    answer: Answer<T>,
+    answer: mpsc::SyncSender<StoreResult<T>>,
 }
-
-/// Where a call's outcome goes: a caller blocked on a channel, or a [`Pending`] receiver.
-type Answer<T> = Box<dyn FnOnce(StoreResult<T>) + Send>;
 
 impl<T, F> Job for Call<T, F>
 where
@@ -267,7 +260,8 @@ where
             (_, Some(why)) => Err(StoreError::Backend(format!("sqlite {op}: {why}"))),
             (None, None) => Err(StoreError::Backend(format!("sqlite {op}: not run"))),
         };
-        (self.answer)(answer);
+        // The caller waits for this answer; if it is gone there is nobody left to tell.
+        let _ = self.answer.send(answer);
     }
 }
 
@@ -304,42 +298,19 @@ impl Writer {
         F: FnOnce(&Connection) -> Result<T, Fail> + Send + 'static,
     {
         let (answer, reply) = mpsc::sync_channel(1);
-        // The caller waits for this answer; if it is gone there is nobody left to tell.
-        self.queue_call(op, f, Box::new(move |r| drop(answer.send(r))));
-        reply.recv().unwrap_or_else(|_| Err(writer_gone(op)))
-    }
-
-    /// Queues `f` for the next group commit; its outcome arrives through the receiver once that
-    /// commit is durable, without a thread waiting for it.
-    fn submit<T, F>(&self, op: &'static str, f: F) -> Pending<T>
-    where
-        T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T, Fail> + Send + 'static,
-    {
-        let (answer, pending) = tokio::sync::oneshot::channel();
-        self.queue_call(op, f, Box::new(move |r| drop(answer.send(r))));
-        pending
-    }
-
-    /// Sends a call to the writer; when the writer has stopped, answers it at once.
-    fn queue_call<T, F>(&self, op: &'static str, f: F, answer: Answer<T>)
-    where
-        T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T, Fail> + Send + 'static,
-    {
-        let job: Box<dyn Job> = Box::new(Call {
+        let job = Box::new(Call {
             op,
             f: Some(f),
             result: None,
             answer,
         });
-        let queued = match &self.queue {
-            Some(queue) => queue.send(job).map_err(|mpsc::SendError(job)| job),
-            None => Err(job),
-        };
-        if let Err(job) = queued {
-            job.reply(Some("the writer has stopped"));
-        }
+        let gone = || StoreError::Backend(format!("sqlite {op}: the writer has stopped"));
+        self.queue
+            .as_ref()
+            .ok_or_else(gone)?
+            .send(job)
+            .map_err(|_| gone())?;
+        reply.recv().map_err(|_| gone())?
     }
 }
 
@@ -736,67 +707,6 @@ fn duplicate_flags(
         .collect())
 }
 
-/// The writer's part of [`Store::import_messages`].
-fn import_job(
-    group_id: String,
-    messages: Vec<NewMessage>,
-    dedup_window_secs: i64,
-) -> impl FnOnce(&Connection) -> Result<Vec<StoredOutcome>, Fail> + Send + 'static {
-    move |tx| {
-        let group_id = group_id.as_str();
-        let (mut next_seq, mut msg_count, mut last_msg_time) = counters(tx, group_id)?;
-        let supplied = messages
-            .iter()
-            .filter(|m| m.random_supplied)
-            .map(|m| (m.random, m.send_time));
-        // Messages stored earlier in this call join `known` as they are inserted.
-        let mut known = find_supplied(tx, group_id, supplied, dedup_window_secs)?;
-        let mut insert = tx.prepare_cached(INSERT_MESSAGE)?;
-        let mut outcomes = Vec::with_capacity(messages.len());
-        for m in &messages {
-            if m.random_supplied {
-                let original = earliest(&known, m.random, m.send_time, dedup_window_secs);
-                if let Some((msg_seq, msg_time)) = original {
-                    outcomes.push(StoredOutcome {
-                        msg_seq,
-                        msg_time,
-                        duplicate: true,
-                    });
-                    continue;
-                }
-                known.push((m.random, next_seq, m.send_time));
-            }
-            insert.execute(params![
-                group_id,
-                next_seq,
-                m.from_account,
-                m.send_time,
-                m.random,
-                m.random_supplied,
-                m.body_json,
-                m.cloud_custom_data,
-            ])?;
-            outcomes.push(StoredOutcome {
-                msg_seq: next_seq,
-                msg_time: m.send_time,
-                duplicate: false,
-            });
-            next_seq += 1;
-            msg_count += 1;
-            last_msg_time = Some(last_msg_time.map_or(m.send_time, |t| t.max(m.send_time)));
-        }
-        tx.prepare_cached(UPDATE_GROUP_COUNTERS)?.execute(params![
-            group_id,
-            next_seq,
-            msg_count,
-            last_msg_time
-        ])?;
-        tx.prepare_cached(RESET_UNREAD)?
-            .execute(params![group_id])?;
-        Ok(outcomes)
-    }
-}
-
 fn clamp_unread(unread: i64, msg_count: u64) -> u64 {
     u64::try_from(unread).unwrap_or(0).min(msg_count)
 }
@@ -925,18 +835,61 @@ impl Store for SqliteStore {
         messages: &[NewMessage],
         dedup_window_secs: i64,
     ) -> StoreResult<Vec<StoredOutcome>> {
-        let job = import_job(group_id.to_owned(), messages.to_vec(), dedup_window_secs);
-        self.write("import_messages", job)
-    }
-
-    fn submit_import_messages(
-        &self,
-        group_id: &str,
-        messages: Vec<NewMessage>,
-        dedup_window_secs: i64,
-    ) -> Pending<Vec<StoredOutcome>> {
-        let job = import_job(group_id.to_owned(), messages, dedup_window_secs);
-        self.writer.submit("import_messages", job)
+        let group_id = group_id.to_owned();
+        let messages = messages.to_vec();
+        self.write("import_messages", move |tx| {
+            let group_id = group_id.as_str();
+            let (mut next_seq, mut msg_count, mut last_msg_time) = counters(tx, group_id)?;
+            let supplied = messages
+                .iter()
+                .filter(|m| m.random_supplied)
+                .map(|m| (m.random, m.send_time));
+            // Messages stored earlier in this call join `known` as they are inserted.
+            let mut known = find_supplied(tx, group_id, supplied, dedup_window_secs)?;
+            let mut insert = tx.prepare_cached(INSERT_MESSAGE)?;
+            let mut outcomes = Vec::with_capacity(messages.len());
+            for m in &messages {
+                if m.random_supplied {
+                    let original = earliest(&known, m.random, m.send_time, dedup_window_secs);
+                    if let Some((msg_seq, msg_time)) = original {
+                        outcomes.push(StoredOutcome {
+                            msg_seq,
+                            msg_time,
+                            duplicate: true,
+                        });
+                        continue;
+                    }
+                    known.push((m.random, next_seq, m.send_time));
+                }
+                insert.execute(params![
+                    group_id,
+                    next_seq,
+                    m.from_account,
+                    m.send_time,
+                    m.random,
+                    m.random_supplied,
+                    m.body_json,
+                    m.cloud_custom_data,
+                ])?;
+                outcomes.push(StoredOutcome {
+                    msg_seq: next_seq,
+                    msg_time: m.send_time,
+                    duplicate: false,
+                });
+                next_seq += 1;
+                msg_count += 1;
+                last_msg_time = Some(last_msg_time.map_or(m.send_time, |t| t.max(m.send_time)));
+            }
+            tx.prepare_cached(UPDATE_GROUP_COUNTERS)?.execute(params![
+                group_id,
+                next_seq,
+                msg_count,
+                last_msg_time
+            ])?;
+            tx.prepare_cached(RESET_UNREAD)?
+                .execute(params![group_id])?;
+            Ok(outcomes)
+        })
     }
 
     fn find_duplicates(
@@ -1152,7 +1105,6 @@ mod tests {
     /// A queued call that inserts a group row with `id`, as the writer runs it.
     fn job(id: &str) -> (Box<dyn Job>, mpsc::Receiver<StoreResult<usize>>) {
         let (answer, reply) = mpsc::sync_channel(1);
-        let answer: Answer<usize> = Box::new(move |r| drop(answer.send(r)));
         let id = id.to_owned();
         let f = move |c: &Connection| -> Result<usize, Fail> {
             if id == "panics" {
