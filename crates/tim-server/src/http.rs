@@ -113,7 +113,16 @@ async fn handle(state: &AppState, req: Request) -> Result<ApiBody, ApiError> {
         PathTarget::UnknownResource => unreachable!("handled above"),
     };
     tracing::Span::current().record("command", command.name());
-    state.gateway.check_rate(&caller, command)?;
+    let rate = state.gateway.check_rate(&caller, command);
+    #[cfg(feature = "mutants")]
+    if let Err(refused) = rate {
+        if variant!(state.variant, Mutant::RateLimitedStillStored) {
+            let body = read_body(req.into_body(), state.service.limits().max_body_bytes).await?;
+            let _ = state.service.call(command, &body);
+        }
+        return Err(refused);
+    }
+    rate?;
     let max = state.service.limits().max_body_bytes;
     let body = read_body(req.into_body(), max).await?;
     let service = Arc::clone(&state.service);

@@ -127,6 +127,8 @@ table! {
             "lets any identifier with a valid UserSig call the admin APIs (no 60010)";
         RateLimiterOff => "rate-limiter-off", "RATE-LIMIT", BOTH,
             "never answers 60007: the rate limiter is off";
+        RateLimitedStillStored => "rate-limited-still-stored", "RATE-LIMIT", BOTH,
+            "answers 60007 over the quota but has processed (stored) the refused call anyway";
         Http400OnBadJson => "http-400-on-bad-json", "GW-HTTP-200", BOTH,
             "answers a body that is not JSON with HTTP 400 (envelope unchanged)";
         Http429OnRateLimit => "http-429-on-rate-limit", "GW-HTTP-200", BOTH,

@@ -156,7 +156,9 @@ impl Probe {
 fn setup(v: Variant) -> (Edition, Option<u32>) {
     let edition = v.editions()[0];
     let rate = match v {
-        Variant::Mutant(Mutant::RateLimiterOff | Mutant::Http429OnRateLimit)
+        Variant::Mutant(
+            Mutant::RateLimiterOff | Mutant::Http429OnRateLimit | Mutant::RateLimitedStillStored,
+        )
         | Variant::Benign(Benign::RateLimitFixedWindow) => Some(PROBE_RATE),
         _ => None,
     };
@@ -195,6 +197,7 @@ fn expected(v: Variant) -> (Value, Value) {
             M::UserSigSdkAppIdUnchecked => (json!(70014), json!(0)),
             M::AdminCheckMissing => (json!(60010), json!(0)),
             M::RateLimiterOff => (json!(true), json!(false)),
+            M::RateLimitedStillStored => (json!(true), json!(false)),
             M::Http400OnBadJson => (json!(200), json!(400)),
             M::Http429OnRateLimit => (json!([200]), json!([200, 429])),
             M::BadJson10004 => (json!(60003), json!(10004)),
@@ -306,6 +309,16 @@ async fn observe(p: &Probe, v: Variant) -> Value {
             }
             M::RateLimiterOff => json!(p.burst(4 * PROBE_RATE as usize).await.1 > 0),
             M::Http429OnRateLimit => json!(p.burst(4 * PROBE_RATE as usize).await.0),
+            M::RateLimitedStillStored => {
+                // Whether the group holds exactly the messages of the calls answered OK.
+                let mut accepted = 0;
+                for i in 0..2 * i64::from(PROBE_RATE) {
+                    let v = p.import(&g, vec![msg(created + 100 + i, None)]).await;
+                    accepted += usize::from(v["ErrorCode"] == 0);
+                }
+                let h = p.history(&g).await;
+                json!(h["RspMsgList"].as_array().unwrap().len() == accepted)
+            }
             M::Http400OnBadJson | M::BadJson10004 => {
                 let (status, v) = p
                     .send(Command::ImportGroupMsg, &p.query(), b"{".to_vec())
