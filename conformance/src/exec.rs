@@ -3,7 +3,7 @@
 //! recording the redacted exchange.
 
 use serde_json::{json, Value};
-use tim_model::{Command, Limits};
+use tim_model::{Command, ErrorCode, Limits};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
@@ -767,7 +767,9 @@ impl CaseRun<'_> {
             let reply = self
                 .call(ExchangeKind::Check, Command::GroupMsgGetSimple, body)
                 .await?;
-            if reply.body.get("ErrorCode").and_then(Value::as_i64) == Some(10010) {
+            if reply.body.get("ErrorCode").and_then(Value::as_i64)
+                == Some(i64::from(ErrorCode::GROUP_NOT_FOUND.0))
+            {
                 return Ok(None);
             }
             if !check::is_ok(&reply) {
