@@ -66,6 +66,89 @@ pub enum FailureScope {
     Message,
 }
 
+/// What the `Random` duplicate window is measured on (digest §7 Q6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DedupClock {
+    /// The messages' own `SendTime`s: two messages are duplicates when their send times are
+    /// within the window (our default: the imported history's clock).
+    #[default]
+    SendTime,
+    /// The server's wall clock: a message is a duplicate of one stored less than the window ago.
+    Wall,
+}
+
+/// How a message that the duplicate rule drops is answered (digest §7 Q6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DuplicateAnswer {
+    /// `Result` 0 with the original message's `MsgSeq` and time (our default).
+    #[default]
+    OriginalSeq,
+    /// Refused as an invalid message (10004), as [`FailureScope`] says: per message (`MsgSeq` 0)
+    /// or the whole request.
+    Refused,
+}
+
+/// A rate limit: a number of requests per second per app and API, or none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateLimit {
+    /// N requests per second.
+    PerSecond(u32),
+    /// No limit.
+    Off,
+}
+
+impl RateLimit {
+    /// As the `Option` of [`Limits::requests_per_second`].
+    pub fn per_second(self) -> Option<u32> {
+        match self {
+            RateLimit::PerSecond(n) => Some(n),
+            RateLimit::Off => None,
+        }
+    }
+}
+
+impl FromStr for RateLimit {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "off" => Ok(RateLimit::Off),
+            n => match n.parse::<u32>() {
+                Ok(0) | Err(_) => Err(format!(
+                    "{n:?} is not a positive number of requests per second or \"off\""
+                )),
+                Ok(v) => Ok(RateLimit::PerSecond(v)),
+            },
+        }
+    }
+}
+
+impl Serialize for RateLimit {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            RateLimit::PerSecond(n) => s.serialize_u32(*n),
+            RateLimit::Off => s.serialize_str("off"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for RateLimit {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            N(u32),
+            S(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::N(n) => n.to_string().parse(),
+            Raw::S(s) => s.parse(),
+        }
+        .map_err(serde::de::Error::custom)
+    }
+}
+
 /// Every limit and edition-dependent rule, as one overridable value.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -90,8 +173,15 @@ pub struct Limits {
     pub import_element_kinds: Vec<ElementKind>,
     /// Members allowed in one `import_group_member` request (digest §7 Q21: seed 500, current 20).
     pub members_per_request: usize,
-    /// The `Random` duplicate window in seconds of `SendTime` (300, digest §7 Q6).
+    /// The `Random` duplicate window in seconds (300, digest §7 Q6); 0 turns duplicate
+    /// detection off.
     pub dedup_window_secs: i64,
+    /// What the duplicate window is measured on (digest §7 Q6).
+    #[serde(default)]
+    pub dedup_clock: DedupClock,
+    /// How a duplicate is answered (digest §7 Q6).
+    #[serde(default)]
+    pub duplicate_answer: DuplicateAnswer,
     /// Whether per-message rule violations fail the request or only the message (digest §7 Q2).
     pub failure_scope: FailureScope,
     /// Whether `RecentContactFlag` is part of the request (current edition).
@@ -122,6 +212,8 @@ impl Limits {
                 import_element_kinds: ElementKind::SEED_IMPORT.to_vec(),
                 members_per_request: 500,
                 dedup_window_secs: 300,
+                dedup_clock: DedupClock::SendTime,
+                duplicate_answer: DuplicateAnswer::OriginalSeq,
                 failure_scope: FailureScope::Request,
                 recent_contact_flag: false,
                 allow_equal_send_time: true,
@@ -142,6 +234,8 @@ impl Limits {
                 import_element_kinds: ElementKind::ALL.to_vec(),
                 members_per_request: 20,
                 dedup_window_secs: 300,
+                dedup_clock: DedupClock::SendTime,
+                duplicate_answer: DuplicateAnswer::OriginalSeq,
                 failure_scope: FailureScope::Message,
                 recent_contact_flag: true,
                 allow_equal_send_time: true,
@@ -175,6 +269,89 @@ impl Limits {
     }
 }
 
+/// A partial change of [`Limits`]: the TOML file's `[limits]` table and the control plane's
+/// `PUT /_tim/config` use the same keys. Absent keys keep their value.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsPatch {
+    /// [`Limits::msgs_per_request`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub msgs_per_request: Option<usize>,
+    /// [`Limits::requests_per_second`]: a number, or `"off"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests_per_second: Option<RateLimit>,
+    /// [`Limits::msg_max_bytes`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub msg_max_bytes: Option<usize>,
+    /// [`Limits::members_per_request`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub members_per_request: Option<usize>,
+    /// [`Limits::dedup_window_secs`] (0 = no duplicate detection).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dedup_window_secs: Option<i64>,
+    /// [`Limits::dedup_clock`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dedup_clock: Option<DedupClock>,
+    /// [`Limits::duplicate_answer`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duplicate_answer: Option<DuplicateAnswer>,
+    /// [`Limits::failure_scope`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_scope: Option<FailureScope>,
+    /// [`Limits::allow_equal_send_time`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_equal_send_time: Option<bool>,
+    /// [`Limits::history_page_max`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history_page_max: Option<usize>,
+    /// [`Limits::max_body_bytes`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_body_bytes: Option<usize>,
+}
+
+impl LimitsPatch {
+    /// Applies the keys that are present to `limits`.
+    pub fn apply(&self, limits: &mut Limits) {
+        macro_rules! set {
+            ($($f:ident),*) => { $( if let Some(v) = self.$f { limits.$f = v; } )* };
+        }
+        set!(
+            msgs_per_request,
+            msg_max_bytes,
+            members_per_request,
+            dedup_window_secs,
+            dedup_clock,
+            duplicate_answer,
+            failure_scope,
+            allow_equal_send_time,
+            history_page_max,
+            max_body_bytes
+        );
+        if let Some(r) = self.requests_per_second {
+            limits.requests_per_second = r.per_second();
+        }
+    }
+
+    /// Every value that cannot be a limit, as one message per problem.
+    pub fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let positive = |name: &str, v: Option<usize>, out: &mut Vec<String>| {
+            if v == Some(0) {
+                out.push(format!("{name} must be at least 1"));
+            }
+        };
+        positive("msgs_per_request", self.msgs_per_request, &mut out);
+        positive("msg_max_bytes", self.msg_max_bytes, &mut out);
+        positive("members_per_request", self.members_per_request, &mut out);
+        positive("history_page_max", self.history_page_max, &mut out);
+        positive("max_body_bytes", self.max_body_bytes, &mut out);
+        if self.dedup_window_secs.is_some_and(|w| w < 0) {
+            out.push("dedup_window_secs must be 0 (off) or more".to_owned());
+        }
+        out
+    }
+}
+
 impl Default for Limits {
     fn default() -> Self {
         Limits::for_edition(Edition::default())
@@ -184,6 +361,27 @@ impl Default for Limits {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn patch_applies_present_keys_only() {
+        let mut l = Edition::Seed.limits();
+        let patch: LimitsPatch = serde_json::from_str(
+            r#"{"dedup_window_secs":0,"dedup_clock":"wall","duplicate_answer":"refused","requests_per_second":"off"}"#,
+        )
+        .unwrap();
+        patch.apply(&mut l);
+        assert_eq!(l.dedup_window_secs, 0);
+        assert_eq!(l.dedup_clock, DedupClock::Wall);
+        assert_eq!(l.duplicate_answer, DuplicateAnswer::Refused);
+        assert_eq!(l.requests_per_second, None);
+        assert_eq!(l.msgs_per_request, 20);
+        assert!(serde_json::from_str::<LimitsPatch>(r#"{"nope":1}"#).is_err());
+        let bad: LimitsPatch =
+            serde_json::from_str(r#"{"msgs_per_request":0,"dedup_window_secs":-1}"#).unwrap();
+        assert_eq!(bad.problems().len(), 2);
+        assert_eq!("off".parse::<RateLimit>(), Ok(RateLimit::Off));
+        assert!("0".parse::<RateLimit>().is_err());
+    }
 
     #[test]
     fn documented_numbers() {

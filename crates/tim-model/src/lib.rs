@@ -43,6 +43,7 @@
 //! ```
 
 pub mod api;
+pub mod control;
 pub mod edition;
 pub mod element;
 pub mod endpoint;

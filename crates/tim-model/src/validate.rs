@@ -44,6 +44,8 @@ pub enum Rule {
     MsgTooLong,
     /// Restricted words: 80001.
     RestrictedWords,
+    /// A duplicate `Random` when duplicates are refused (`DuplicateAnswer::Refused`): 10004.
+    Duplicate,
 }
 
 impl Rule {
@@ -51,7 +53,7 @@ impl Rule {
     pub const fn is_per_message(self) -> bool {
         matches!(
             self,
-            Rule::SendTime | Rule::MsgTooLong | Rule::RestrictedWords
+            Rule::SendTime | Rule::MsgTooLong | Rule::RestrictedWords | Rule::Duplicate
         )
     }
 
@@ -59,7 +61,9 @@ impl Rule {
     pub const fn code(self, scope: FailureScope) -> ErrorCode {
         match self {
             Rule::GroupIdSyntax => ErrorCode::INVALID_GROUP_ID,
-            Rule::InvalidParameter | Rule::SendTime => ErrorCode::INVALID_PARAMETER,
+            Rule::InvalidParameter | Rule::SendTime | Rule::Duplicate => {
+                ErrorCode::INVALID_PARAMETER
+            }
             Rule::GroupNotFound => ErrorCode::GROUP_NOT_FOUND,
             Rule::GroupTypeRefused => ErrorCode::PERMISSION_DENIED,
             Rule::MsgTooLong => match scope {
@@ -388,6 +392,14 @@ fn check_messages(
     let mut newest: Option<(i64, Option<usize>)> = group.last_msg_time.map(|t| (t, None));
     for (i, m) in req.msg_list.iter().enumerate() {
         if ctx.duplicates.get(i).copied().unwrap_or(false) {
+            if limits.duplicate_answer == crate::edition::DuplicateAnswer::Refused {
+                out.push(
+                    format!("{}.Random", MsgPath(i)),
+                    Rule::Duplicate,
+                    Some(i),
+                    "duplicate message: the group holds a message with this Random within the duplicate window",
+                );
+            }
             continue;
         }
         let before = out.0.len();

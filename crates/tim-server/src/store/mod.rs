@@ -16,6 +16,7 @@ pub mod memory;
 pub mod sqlite;
 
 use tim_model::api::import_group::GroupProfile;
+use tim_model::edition::DedupClock;
 pub use tim_model::group_type::Role;
 use tim_model::validate::GroupSnapshot;
 use tim_model::GroupType;
@@ -165,6 +166,59 @@ pub struct ImportSnapshot {
     pub duplicates: Vec<bool>,
 }
 
+/// The duplicate rule an import applies (digest §7 Q6; `Limits::dedup_window_secs`,
+/// `Limits::dedup_clock`).
+///
+/// A message with a *supplied* `Random` is a duplicate of a stored message of the same group
+/// (or of an earlier message of the same call) with the same supplied `Random` when:
+/// - clock [`DedupClock::SendTime`]: their `SendTime`s are at most `window_secs` apart;
+/// - clock [`DedupClock::Wall`]: the earlier one was stored at most `window_secs` before `now`
+///   (messages of the same call are stored at the same moment).
+///
+/// A `window_secs` of 0 (or less) turns detection off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DedupRule {
+    /// The window in seconds; 0 = no duplicate detection.
+    pub window_secs: i64,
+    /// What the window is measured on.
+    pub clock: DedupClock,
+    /// The server's wall-clock time of this call, Unix seconds: recorded with every stored
+    /// message as its import time, and the reference point of the [`DedupClock::Wall`] window.
+    pub now: i64,
+}
+
+impl DedupRule {
+    /// No duplicate detection.
+    pub const OFF: DedupRule = DedupRule {
+        window_secs: 0,
+        clock: DedupClock::SendTime,
+        now: 0,
+    };
+
+    /// A window on `SendTime` (the default reading), imported at time 0 (for tests).
+    pub const fn send_time(window_secs: i64) -> DedupRule {
+        DedupRule {
+            window_secs,
+            clock: DedupClock::SendTime,
+            now: 0,
+        }
+    }
+
+    /// A window on the wall clock, for a call at `now`.
+    pub const fn wall(window_secs: i64, now: i64) -> DedupRule {
+        DedupRule {
+            window_secs,
+            clock: DedupClock::Wall,
+            now,
+        }
+    }
+
+    /// Whether duplicate detection is off.
+    pub const fn is_off(&self) -> bool {
+        self.window_secs <= 0
+    }
+}
+
 /// The storage contract of the reference server. Every method is one atomic operation.
 pub trait Store: Send + Sync + 'static {
     /// Creates a group with its initial members. Fails with [`StoreError::GroupIdTaken`] if the ID exists.
@@ -179,26 +233,25 @@ pub trait Store: Send + Sync + 'static {
 
     /// Stores `messages` in order, atomically, and resets every member's unread count to 0.
     ///
-    /// A message whose supplied `random` equals that of a message of the same group (stored
-    /// earlier, or earlier in this call) whose `send_time` is within `dedup_window_secs` of its own
-    /// is a duplicate: it is not stored and reports the original's `MsgSeq` and time. Every other
-    /// message gets the group's next `MsgSeq`. Returns one outcome per message, in order. An empty
-    /// `messages` still resets unread counts.
+    /// A message that `dedup` makes a duplicate of a stored message (or of an earlier message of
+    /// this call) is not stored and reports the original's `MsgSeq` and time. Every other
+    /// message gets the group's next `MsgSeq` and is recorded as imported at `dedup.now`.
+    /// Returns one outcome per message, in order. An empty `messages` still resets unread counts.
     fn import_messages(
         &self,
         group_id: &str,
         messages: &[NewMessage],
-        dedup_window_secs: i64,
+        dedup: DedupRule,
     ) -> StoreResult<Vec<StoredOutcome>>;
 
-    /// For each candidate `(random, send_time)`, whether the group already stores a message with
-    /// that *supplied* `random` and a `send_time` within `dedup_window_secs` of it; `None`
-    /// candidates are `false`. Read-only; [`Store::import_messages`] applies the same rule.
+    /// For each candidate `(random, send_time)`, whether the group already stores a message that
+    /// `dedup` makes it a duplicate of; `None` candidates are `false`. Read-only;
+    /// [`Store::import_messages`] applies the same rule.
     fn find_duplicates(
         &self,
         group_id: &str,
         candidates: &[Option<(u32, i64)>],
-        dedup_window_secs: i64,
+        dedup: DedupRule,
     ) -> StoreResult<Vec<bool>>;
 
     /// [`Store::group`] and [`Store::find_duplicates`] in one read, without the profile: what
@@ -207,13 +260,13 @@ pub trait Store: Send + Sync + 'static {
         &self,
         group_id: &str,
         candidates: &[Option<(u32, i64)>],
-        dedup_window_secs: i64,
+        dedup: DedupRule,
     ) -> StoreResult<Option<ImportSnapshot>> {
         let Some(record) = self.group(group_id)? else {
             return Ok(None);
         };
         let duplicates = match candidates.iter().any(Option::is_some) {
-            true => self.find_duplicates(group_id, candidates, dedup_window_secs)?,
+            true => self.find_duplicates(group_id, candidates, dedup)?,
             false => Vec::new(),
         };
         Ok(Some(ImportSnapshot {
@@ -248,4 +301,24 @@ pub trait Store: Send + Sync + 'static {
         max_seq: Option<u64>,
         limit: usize,
     ) -> StoreResult<Vec<StoredMessage>>;
+
+    /// Up to `limit` group IDs greater than `after` (all when `None`), ascending: the state dump
+    /// walks every group page by page.
+    fn group_ids(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<String>>;
+
+    /// Up to `limit` messages with `msg_seq > after_seq`, oldest first: the state dump walks a
+    /// group's history page by page.
+    fn messages_after(
+        &self,
+        group_id: &str,
+        after_seq: u64,
+        limit: usize,
+    ) -> StoreResult<Vec<StoredMessage>>;
+
+    /// Removes every group with its members and messages (the control plane's reset); returns
+    /// how many groups there were. Sequence numbers start again at 1 in groups made afterwards.
+    fn reset(&self) -> StoreResult<u64>;
+
+    /// The backend's name as the control plane's health route shows it (`"sqlite"`, `"memory"`).
+    fn kind(&self) -> &'static str;
 }
