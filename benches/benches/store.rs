@@ -10,7 +10,7 @@ use tim_model::api::import_group::GroupProfile;
 use tim_model::GroupType;
 use tim_server::store::memory::MemoryStore;
 use tim_server::store::sqlite::SqliteStore;
-use tim_server::store::{NewGroup, NewMember, NewMessage, Role, Store};
+use tim_server::store::{DedupRule, NewGroup, NewMember, NewMessage, Role, Store};
 
 /// Messages per `import_messages` call (seed edition: 20 a request).
 const BATCH: usize = 20;
@@ -18,8 +18,8 @@ const BATCH: usize = 20;
 const MEMBERS: usize = 100;
 /// The group is dismissed and recreated (untimed) after this many batches, to bound its size.
 const BATCHES_PER_GROUP: u64 = 1000;
-/// The seed edition's duplicate window.
-const WINDOW: i64 = 300;
+/// The seed edition's duplicate rule: a 300-second window on `SendTime`.
+const DEDUP: DedupRule = DedupRule::send_time(300);
 const GROUP: &str = "@TGS#BENCH00001";
 const T0: i64 = 1_600_000_000;
 
@@ -105,7 +105,7 @@ fn import_batches(b: &mut Bencher<'_>, store: &dyn Store) {
             fixture.advance();
             let start = Instant::now();
             let outcomes = store
-                .import_messages(black_box(GROUP), black_box(&fixture.batch), WINDOW)
+                .import_messages(black_box(GROUP), black_box(&fixture.batch), DEDUP)
                 .expect("import succeeds");
             total += start.elapsed();
             debug_assert!(outcomes.iter().all(|o| !o.duplicate));

@@ -85,6 +85,12 @@ impl Client {
         self.inner.stats.snapshot()
     }
 
+    /// The control plane (`/_tim/…`) of the reference server this client calls, with the same
+    /// base URL, credentials and connection pool; see [`crate::control`].
+    pub fn control(&self) -> crate::control::Control<'_> {
+        crate::control::Control::new(self)
+    }
+
     /// Calls `R`'s command and returns the whole answer, whatever its `ErrorCode`, after retrying
     /// transient failures. Use it when a non-zero code still carries information (per-message
     /// results, per-group entries).

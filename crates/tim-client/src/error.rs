@@ -98,14 +98,21 @@ pub enum Error {
         #[source]
         source: Box<Error>,
     },
+    /// A call of the reference server's control plane (`/_tim/…`, [`crate::control`]) failed:
+    /// which route and how. The API's calls never return it; control calls return nothing else
+    /// (apart from [`Error::InvalidInput`] for a URL that cannot be built).
+    #[error(transparent)]
+    Control(crate::control::ControlError),
 }
 
 impl Error {
-    /// The Tencent error code, for API errors (also inside [`Error::RetriesExhausted`]).
+    /// The Tencent error code, for API errors (also inside [`Error::RetriesExhausted`]) and for
+    /// control calls the server refused.
     pub fn code(&self) -> Option<ErrorCode> {
         match self {
             Error::Api { code, .. } => Some(*code),
             Error::RetriesExhausted { last, .. } => last.code(),
+            Error::Control(e) => e.code(),
             _ => None,
         }
     }
@@ -119,6 +126,7 @@ impl Error {
             Error::Api { .. } | Error::InvalidInput(_) => false,
             Error::RetriesExhausted { maybe_applied, .. } => *maybe_applied,
             Error::NotResent { .. } => true,
+            Error::Control(e) => e.maybe_applied(),
         }
     }
 
@@ -127,6 +135,7 @@ impl Error {
         match self {
             Error::Transport { maybe_sent, .. } => !maybe_sent,
             Error::RetriesExhausted { last, .. } => last.is_unreachable(),
+            Error::Control(e) => e.is_unreachable(),
             _ => false,
         }
     }

@@ -12,6 +12,8 @@
 //!   errors, logs or `Debug` output.
 //! - [`Client::import_batch`] and friends: edition-sized batches, one in flight per group, many
 //!   groups at once, per-message [`MsgOutcome`]s, and isolation of bad messages in the seed edition.
+//! - [`Client::control`]: the reference server's control plane (reset, state dump and load,
+//!   limits at run time, fault injection, the request journal); see [`control`].
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -39,6 +41,7 @@
 mod auth;
 mod builder;
 mod client;
+pub mod control;
 mod error;
 mod import;
 mod pace;
@@ -50,6 +53,7 @@ mod stats;
 pub use auth::{Credentials, DEFAULT_USERSIG_TTL_SECS};
 pub use builder::{BuildError, ClientBuilder, Rate};
 pub use client::Client;
+pub use control::{Control, ControlError, ControlFailure};
 pub use error::{Error, SNIPPET_CHARS};
 pub use import::{GroupCursor, GroupResult, MsgOutcome};
 pub use response::decode_response;

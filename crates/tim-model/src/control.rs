@@ -269,6 +269,13 @@ impl FaultRule {
     }
 }
 
+/// The answer of every `/_tim/faults` method: the rule list now in force, in order.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FaultList {
+    /// The rules, with `remaining` for those with a `count`.
+    pub rules: Vec<FaultRule>,
+}
+
 /// An error code (and optional text) that a fault answers with.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Parser;
 use serde::Deserialize;
-use tim_model::edition::FailureScope;
+use tim_model::edition::LimitsPatch;
 use tim_model::usersig::SecretKey;
 use tim_model::{Edition, Limits};
 
@@ -72,47 +72,16 @@ pub struct Args {
     /// TOML configuration file.
     #[arg(long, env = "TIM_CONFIG")]
     pub config: Option<PathBuf>,
+    /// Seed of every random choice (faults, generated group IDs and `Random`s); printed at start.
+    /// Default: drawn at random.
+    #[arg(long, env = "TIM_SEED")]
+    pub seed: Option<u64>,
+    /// Remove the control plane (`/_tim/…` answers 404).
+    #[arg(long, env = "TIM_NO_CONTROL", value_parser = clap::builder::BoolishValueParser::new())]
+    pub no_control: bool,
 }
 
-/// A rate limit setting: a number per second, or off.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RateLimit {
-    /// N requests per second.
-    PerSecond(u32),
-    /// No limit.
-    Off,
-}
-
-impl std::str::FromStr for RateLimit {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "off" => Ok(RateLimit::Off),
-            n => match n.parse::<u32>() {
-                Ok(0) | Err(_) => Err(format!(
-                    "{n:?} is not a positive number of requests per second or \"off\""
-                )),
-                Ok(v) => Ok(RateLimit::PerSecond(v)),
-            },
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for RateLimit {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            N(u32),
-            S(String),
-        }
-        match Raw::deserialize(d)? {
-            Raw::N(n) => n.to_string().parse(),
-            Raw::S(s) => s.parse(),
-        }
-        .map_err(serde::de::Error::custom)
-    }
-}
+pub use tim_model::edition::RateLimit;
 
 /// The TOML file: the same settings as the flags, plus `[limits]` overrides.
 #[derive(Debug, Default, Deserialize)]
@@ -138,46 +107,13 @@ pub struct FileConfig {
     pub rate_limit: Option<RateLimit>,
     /// See [`Args::restricted_words`].
     pub restricted_words: Option<Vec<String>>,
-    /// Overrides of the edition's limits.
+    /// See [`Args::seed`].
+    pub seed: Option<u64>,
+    /// See [`Args::no_control`].
+    pub no_control: Option<bool>,
+    /// Overrides of the edition's limits and readings (the keys of `PUT /_tim/config`).
     #[serde(default)]
-    pub limits: LimitOverrides,
-}
-
-/// Optional overrides of [`Limits`] fields.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LimitOverrides {
-    /// [`Limits::msgs_per_request`].
-    pub msgs_per_request: Option<usize>,
-    /// [`Limits::msg_max_bytes`].
-    pub msg_max_bytes: Option<usize>,
-    /// [`Limits::members_per_request`].
-    pub members_per_request: Option<usize>,
-    /// [`Limits::dedup_window_secs`].
-    pub dedup_window_secs: Option<i64>,
-    /// [`Limits::failure_scope`].
-    pub failure_scope: Option<FailureScope>,
-    /// [`Limits::allow_equal_send_time`].
-    pub allow_equal_send_time: Option<bool>,
-    /// [`Limits::max_body_bytes`].
-    pub max_body_bytes: Option<usize>,
-}
-
-impl LimitOverrides {
-    fn apply(&self, l: &mut Limits) {
-        macro_rules! set {
-            ($($f:ident),*) => { $( if let Some(v) = self.$f.clone() { l.$f = v; } )* };
-        }
-        set!(
-            msgs_per_request,
-            msg_max_bytes,
-            members_per_request,
-            dedup_window_secs,
-            failure_scope,
-            allow_equal_send_time,
-            max_body_bytes
-        );
-    }
+    pub limits: LimitsPatch,
 }
 
 /// Where the data lives.
@@ -208,6 +144,10 @@ pub struct ServerConfig {
     pub limits: Limits,
     /// Restricted words.
     pub restricted_words: Vec<String>,
+    /// Seed of every random choice; `None` draws one at start.
+    pub seed: Option<u64>,
+    /// Whether the control plane (`/_tim/…`) is served.
+    pub control: bool,
     /// Settings that fell back to development defaults (to warn about).
     pub dev_defaults: Vec<&'static str>,
     /// A deliberately different server for the conformance self-check; `None` is the reference.
@@ -230,6 +170,8 @@ impl ServerConfig {
             durability: Durability::default(),
             limits: Edition::default().limits(),
             restricted_words: Vec::new(),
+            seed: None,
+            control: true,
             dev_defaults: Vec::new(),
             #[cfg(feature = "mutants")]
             variant: None,
@@ -270,11 +212,13 @@ impl ServerConfig {
         };
         let edition = args.edition.or(file.edition).unwrap_or_default();
         let mut limits = edition.limits();
+        let problems = file.limits.problems();
+        if !problems.is_empty() {
+            anyhow::bail!("config file [limits]: {}", problems.join("; "));
+        }
         file.limits.apply(&mut limits);
-        match args.rate_limit.or(file.rate_limit) {
-            Some(RateLimit::Off) => limits.requests_per_second = None,
-            Some(RateLimit::PerSecond(n)) => limits.requests_per_second = Some(n),
-            None => {}
+        if let Some(r) = args.rate_limit.or(file.rate_limit) {
+            limits.requests_per_second = r.per_second();
         }
         let restricted_words = if !args.restricted_words.is_empty() {
             args.restricted_words
@@ -293,6 +237,8 @@ impl ServerConfig {
             durability: args.durability.or(file.durability).unwrap_or_default(),
             limits,
             restricted_words,
+            seed: args.seed.or(file.seed),
+            control: !(args.no_control || file.no_control == Some(true)),
             dev_defaults,
             #[cfg(feature = "mutants")]
             variant: None,

@@ -97,6 +97,14 @@ pub enum ApiError {
     /// Any other internal failure (10002).
     #[error("internal error: {0}")]
     Internal(String),
+    /// An error a control-plane fault rule asked for (`error` or `applied_then_error`).
+    #[error("{info}")]
+    Injected {
+        /// The code the rule gives.
+        code: ErrorCode,
+        /// `ErrorInfo`.
+        info: String,
+    },
 }
 
 impl ApiError {
@@ -118,7 +126,7 @@ impl ApiError {
             }
             ApiError::BodyRead(_) => ErrorCode::TIMEOUT,
             ApiError::Decode(e) => e.code(),
-            ApiError::Rejected { code, .. } => *code,
+            ApiError::Rejected { code, .. } | ApiError::Injected { code, .. } => *code,
             ApiError::InvalidGroupId { .. } => ErrorCode::INVALID_GROUP_ID,
             ApiError::GroupNotFound(_) => ErrorCode::GROUP_NOT_FOUND,
             ApiError::GroupIdTaken(_) => ErrorCode::GROUP_ID_IN_USE,

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeSet;
 use std::num::NonZeroU32;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use tim_model::usersig::{self, SecretKey};
@@ -35,11 +35,28 @@ pub struct AppCredentials {
     pub admins: BTreeSet<String>,
 }
 
+/// A quota and the GCRA state of every (app, command).
+struct Limiter {
+    per_second: u32,
+    state: DefaultKeyedRateLimiter<(u64, Command)>,
+}
+
+impl Limiter {
+    fn new(requests_per_second: Option<u32>) -> Option<Arc<Limiter>> {
+        requests_per_second.and_then(NonZeroU32::new).map(|n| {
+            Arc::new(Limiter {
+                per_second: n.get(),
+                state: RateLimiter::keyed(Quota::per_second(n)),
+            })
+        })
+    }
+}
+
 /// Authentication and rate limiting.
 pub struct Gateway {
     app: AppCredentials,
     clock: Arc<dyn Clock>,
-    limiter: Option<(u32, DefaultKeyedRateLimiter<(u64, Command)>)>,
+    limiter: RwLock<Option<Arc<Limiter>>>,
     #[cfg(feature = "mutants")]
     variant: Option<crate::mutant::Variant>,
     #[cfg(feature = "mutants")]
@@ -53,13 +70,10 @@ impl Gateway {
         clock: Arc<dyn Clock>,
         requests_per_second: Option<u32>,
     ) -> Self {
-        let limiter = requests_per_second
-            .and_then(NonZeroU32::new)
-            .map(|n| (n.get(), RateLimiter::keyed(Quota::per_second(n))));
         Gateway {
             app,
             clock,
-            limiter,
+            limiter: RwLock::new(Limiter::new(requests_per_second)),
             #[cfg(feature = "mutants")]
             variant: None,
             #[cfg(feature = "mutants")]
@@ -119,19 +133,30 @@ impl Gateway {
         })
     }
 
+    /// Sets the quota from now on (`None`: no limit); every bucket starts full again.
+    pub fn set_rate(&self, requests_per_second: Option<u32>) {
+        *self
+            .limiter
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Limiter::new(requests_per_second);
+    }
+
     /// Takes one request of `command` from the caller's quota.
     pub fn check_rate(&self, caller: &Caller, command: Command) -> Result<(), ApiError> {
         #[cfg(feature = "mutants")]
         if let Some(window) = &self.window {
             return window.check(caller, command, self.clock.now());
         }
-        match &self.limiter {
-            Some((per_second, limiter))
-                if limiter.check_key(&(caller.sdkappid, command)).is_err() =>
-            {
+        let limiter = self
+            .limiter
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        match limiter {
+            Some(l) if l.state.check_key(&(caller.sdkappid, command)).is_err() => {
                 Err(ApiError::RateLimited {
                     command: command.name().to_owned(),
-                    per_second: *per_second,
+                    per_second: l.per_second,
                 })
             }
             _ => Ok(()),

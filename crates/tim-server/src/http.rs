@@ -11,10 +11,13 @@ use axum::response::{IntoResponse, Response as HttpResponse};
 use axum::routing::get;
 use axum::Router;
 use http_body_util::BodyExt;
+use tim_model::control::{FaultEffect, JournalEntry, CONTROL_PREFIX};
 use tim_model::endpoint::{classify_path, PathTarget, HEALTH_PATH};
-use tim_model::{CommonQuery, Envelope, Response};
+use tim_model::{Command, CommonQuery, Envelope, Response};
 use tracing::Instrument;
 
+use crate::control::faults::Hit;
+use crate::control::{self, ControlPlane};
 use crate::error::ApiError;
 use crate::gateway::Gateway;
 use crate::service::{ApiBody, Service};
@@ -30,12 +33,20 @@ pub struct AppState {
     pub service: Arc<Service>,
     /// Authentication and rate limiting.
     pub gateway: Arc<Gateway>,
+    /// The control plane (faults, journal, seed).
+    pub control: Arc<ControlPlane>,
     /// The server variant of the conformance self-check; `None` is the reference.
     #[cfg(feature = "mutants")]
     pub variant: Option<crate::mutant::Variant>,
 }
 
-/// The router: `/healthz` and every other path through the gateway.
+/// Marks a response that must not reach the client: the serve loop closes the connection
+/// instead of answering (the `lose_reply` fault, after the call was applied).
+#[derive(Debug, Clone, Copy)]
+pub struct LoseReply;
+
+/// The router: `/healthz`, the control plane under `/_tim/`, and every other path through the
+/// gateway.
 pub fn router(state: AppState) -> Router {
     Router::new()
         // Other methods on /healthz go through the gateway too (60009 envelope, not a bare 405).
@@ -52,48 +63,115 @@ async fn health() -> impl IntoResponse {
 }
 
 async fn dispatch(State(state): State<AppState>, req: Request) -> HttpResponse {
+    if req.uri().path().starts_with(CONTROL_PREFIX) {
+        return control::handle(&state, req).await;
+    }
     let request_id = new_request_id();
     let path = req.uri().path().to_owned();
     let span = tracing::info_span!("request", %request_id, %path, command = tracing::field::Empty);
     async move {
         let started = Instant::now();
-        let result = handle(&state, req).await;
-        let (envelope, body) = match result {
-            Ok(body) => (Envelope::ok(), Some(body)),
-            Err(e) => {
-                let code = e.code();
-                if code == tim_model::ErrorCode::INTERNAL {
-                    tracing::error!(error = %e, "request failed");
+        let at_ms = unix_ms();
+        let mut note = Note::default();
+        let outcome = handle(&state, req, &mut note).await;
+        let mut entry = JournalEntry {
+            seq: 0,
+            at_ms,
+            path,
+            command: note.command.map(|c| c.name().to_owned()),
+            group_id: note.group_id,
+            identifier: note.identifier,
+            http_status: None,
+            error_code: None,
+            results: None,
+            fault: note.fault,
+            elapsed_us: 0,
+        };
+        let http = match outcome {
+            Outcome::Lost => {
+                tracing::info!(fault = "lose_reply", "reply dropped on purpose");
+                let mut r = HttpResponse::new(Body::empty());
+                r.extensions_mut().insert(LoseReply);
+                r
+            }
+            Outcome::Page { status, body } => {
+                entry.http_status = Some(status.as_u16());
+                tracing::info!(status = status.as_u16(), "gateway page answered on purpose");
+                (status, [(header::CONTENT_TYPE, "text/html")], body).into_response()
+            }
+            Outcome::Api(result) => {
+                let (envelope, body) = match result {
+                    Ok(body) => (Envelope::ok(), Some(body)),
+                    Err(e) => {
+                        let code = e.code();
+                        if code == tim_model::ErrorCode::INTERNAL {
+                            tracing::error!(error = %e, "request failed");
+                        }
+                        (Envelope::fail(code, e.info()), None)
+                    }
+                };
+                entry.http_status = Some(StatusCode::OK.as_u16());
+                entry.error_code = Some(envelope.error_code);
+                if let Some(ApiBody::ImportGroupMsg(r)) = &body {
+                    entry.results = Some(r.import_msg_result.iter().map(|m| m.result).collect());
                 }
-                (Envelope::fail(code, e.info()), None)
+                tracing::info!(
+                    code = envelope.error_code.0,
+                    elapsed_us = started.elapsed().as_micros() as u64,
+                    "request handled"
+                );
+                let response = Response {
+                    envelope: Envelope {
+                        request_id: Some(request_id),
+                        ..envelope
+                    },
+                    body,
+                };
+                #[cfg(feature = "mutants")]
+                if let Some(http) = state
+                    .variant
+                    .and_then(|v| crate::mutant::respond(v, &response))
+                {
+                    return http;
+                }
+                json_response(response)
             }
         };
-        tracing::info!(
-            code = envelope.error_code.0,
-            elapsed_us = started.elapsed().as_micros() as u64,
-            "request handled"
-        );
-        let response = Response {
-            envelope: Envelope {
-                request_id: Some(request_id),
-                ..envelope
-            },
-            body,
-        };
-        #[cfg(feature = "mutants")]
-        if let Some(http) = state
-            .variant
-            .and_then(|v| crate::mutant::respond(v, &response))
-        {
-            return http;
-        }
-        json_response(response)
+        entry.elapsed_us = started.elapsed().as_micros() as u64;
+        state.control.journal.record(entry);
+        http
     }
     .instrument(span)
     .await
 }
 
-async fn handle(state: &AppState, req: Request) -> Result<ApiBody, ApiError> {
+/// What the journal learns of a call while it is handled.
+#[derive(Default)]
+struct Note {
+    command: Option<Command>,
+    group_id: Option<String>,
+    identifier: Option<String>,
+    fault: Option<String>,
+}
+
+/// How a call ends.
+enum Outcome {
+    /// The API's answer (HTTP 200 with the envelope).
+    Api(Result<ApiBody, ApiError>),
+    /// A gateway page (the `http_status` fault).
+    Page { status: StatusCode, body: String },
+    /// No answer at all (the `lose_reply` fault).
+    Lost,
+}
+
+async fn handle(state: &AppState, req: Request, note: &mut Note) -> Outcome {
+    match handle_api(state, req, note).await {
+        Ok(outcome) => outcome,
+        Err(e) => Outcome::Api(Err(e)),
+    }
+}
+
+async fn handle_api(state: &AppState, req: Request, note: &mut Note) -> Result<Outcome, ApiError> {
     let target = classify_path(req.uri().path());
     if target == PathTarget::UnknownResource {
         return Err(ApiError::UnknownResource {
@@ -106,12 +184,14 @@ async fn handle(state: &AppState, req: Request) -> Result<ApiBody, ApiError> {
         });
     }
     let query = CommonQuery::parse(req.uri().query().unwrap_or(""));
+    note.identifier = query.identifier.clone();
     let caller = state.gateway.authenticate(&query)?;
     let command = match target {
         PathTarget::Command(c) => c,
         PathTarget::UnknownCommand(name) => return Err(ApiError::UnknownCommand(name)),
         PathTarget::UnknownResource => unreachable!("handled above"),
     };
+    note.command = Some(command);
     tracing::Span::current().record("command", command.name());
     let rate = state.gateway.check_rate(&caller, command);
     #[cfg(feature = "mutants")]
@@ -125,15 +205,97 @@ async fn handle(state: &AppState, req: Request) -> Result<ApiBody, ApiError> {
     rate?;
     let max = state.service.limits().max_body_bytes;
     let body = read_body(req.into_body(), max).await?;
+    note.group_id = peek_group_id(&body);
+    let hit = state
+        .control
+        .faults
+        .pick(command, || note.group_id.clone());
+    let Some(Hit { effect, delay }) = hit.clone() else {
+        return Ok(Outcome::Api(call_service(state, command, body, None).await));
+    };
+    note.fault = hit.as_ref().map(Hit::describe);
+    tracing::info!(fault = note.fault.as_deref().unwrap_or(""), "fault rule applied");
+    if let Some(d) = delay {
+        tokio::time::sleep(d).await;
+    }
+    let injected = |e: &tim_model::control::FaultError| ApiError::Injected {
+        code: e.error_code,
+        info: e
+            .error_info
+            .clone()
+            .unwrap_or_else(|| format!("injected fault: error {}", e.error_code)),
+    };
+    let FaultEffect {
+        error,
+        applied_then_error,
+        lose_reply,
+        http_status,
+        body: page,
+        message_result,
+        ..
+    } = effect;
+    if let Some(e) = &error {
+        return Err(injected(e));
+    }
+    if let Some(status) = http_status {
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+        return Ok(Outcome::Page {
+            body: page.unwrap_or_else(|| gateway_page(status)),
+            status,
+        });
+    }
+    let result = call_service(state, command, body, message_result).await;
+    if let Some(e) = &applied_then_error {
+        return Err(injected(e));
+    }
+    if lose_reply == Some(true) {
+        return Ok(Outcome::Lost);
+    }
+    Ok(Outcome::Api(result))
+}
+
+async fn call_service(
+    state: &AppState,
+    command: Command,
+    body: Vec<u8>,
+    message_fault: Option<tim_model::control::MessageFault>,
+) -> Result<ApiBody, ApiError> {
     let service = Arc::clone(&state.service);
     let span = tracing::Span::current();
-    tokio::task::spawn_blocking(move || span.in_scope(|| service.call(command, &body)))
-        .await
-        .map_err(|e| ApiError::Internal(format!("handler task failed: {e}")))?
+    tokio::task::spawn_blocking(move || {
+        span.in_scope(|| service.call_with(command, &body, message_fault.as_ref()))
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("handler task failed: {e}")))?
+}
+
+/// The body's top-level `GroupId`, when it has a string one (for fault rules and the journal).
+fn peek_group_id(body: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Peek {
+        #[serde(rename = "GroupId")]
+        group_id: Option<String>,
+    }
+    serde_json::from_slice::<Peek>(body).ok()?.group_id
+}
+
+/// A gateway's error page, as a proxy in front of the API would send it.
+fn gateway_page(status: StatusCode) -> String {
+    let reason = status.canonical_reason().unwrap_or("Error");
+    format!(
+        "<html>\r\n<head><title>{code} {reason}</title></head>\r\n<body>\r\n<center><h1>{code} {reason}</h1></center>\r\n</body>\r\n</html>\r\n",
+        code = status.as_u16()
+    )
+}
+
+fn unix_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// Reads at most `max` bytes; an oversized body is drained (up to [`DRAIN_LIMIT`]) and refused.
-async fn read_body(mut body: Body, max: usize) -> Result<Vec<u8>, ApiError> {
+pub(crate) async fn read_body(mut body: Body, max: usize) -> Result<Vec<u8>, ApiError> {
     let mut buf = Vec::new();
     let mut total = 0usize;
     while let Some(frame) = body.frame().await {

@@ -23,6 +23,7 @@ macro_rules! variant {
 
 pub mod clock;
 pub mod config;
+pub mod control;
 pub mod error;
 pub mod gateway;
 pub mod http;
@@ -35,6 +36,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use clock::{Clock, SystemClock};
+use control::ControlPlane;
 use config::{DataLocation, Durability, ServerConfig};
 use gateway::{AppCredentials, Gateway};
 use service::{Service, ServiceConfig};
@@ -53,13 +55,16 @@ pub fn open_store(data: &DataLocation, durability: Durability) -> anyhow::Result
     })
 }
 
-/// Builds the router for `config` over `store`, reading time from `clock`.
+/// Builds the router for `config` over `store`, reading time from `clock`. `rng_seed` seeds
+/// every random choice (generated IDs and `Random`s, fault dice); `None` takes `config.seed`,
+/// or draws one.
 pub fn app(
     config: &ServerConfig,
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     rng_seed: Option<u64>,
 ) -> axum::Router {
+    let seed = rng_seed.or(config.seed).unwrap_or_else(rand::random);
     #[cfg(feature = "mutants")]
     let config = &mutant::configure(config);
     let service = Service::new(
@@ -69,7 +74,7 @@ pub fn app(
             sdkappid: config.sdkappid,
             limits: config.limits.clone(),
             restricted_words: config.restricted_words.clone(),
-            rng_seed,
+            rng_seed: Some(seed),
             #[cfg(feature = "mutants")]
             variant: config.variant,
         },
@@ -88,6 +93,7 @@ pub fn app(
     http::router(http::AppState {
         service: Arc::new(service),
         gateway: Arc::new(gateway),
+        control: Arc::new(ControlPlane::new(config.control, seed)),
         #[cfg(feature = "mutants")]
         variant: config.variant,
     })
@@ -100,16 +106,85 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let store = open_store(&config.data, config.durability)?;
-    let router = app(&config, store, Arc::new(SystemClock), None);
+    let seed = config.seed.unwrap_or_else(rand::random);
+    tracing::info!(
+        seed,
+        control = config.control,
+        "random choices seeded (replay with --seed {seed})"
+    );
+    let router = app(&config, store, Arc::new(SystemClock), Some(seed));
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
     on_listening(listener.local_addr()?);
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    serve_router(listener, router, shutdown).await;
     Ok(())
 }
+
+/// Serves `router` on `listener` until `shutdown` completes, then waits for open connections
+/// to finish their requests. Like `axum::serve`, plus one thing it cannot do: a response marked
+/// [`http::LoseReply`] is never written; its connection is closed instead.
+pub async fn serve_router(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) {
+    use hyper_util::rt::TokioIo;
+    use tower::ServiceExt as _;
+
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, _peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(conn) => conn,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait a little rather than spin.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let router = router.clone();
+        let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+            let router = router.clone();
+            async move {
+                let response = router
+                    .oneshot(req.map(axum::body::Body::new))
+                    .await
+                    .unwrap_or_else(|never| match never {});
+                match response.extensions().get::<http::LoseReply>() {
+                    Some(_) => Err(LostReply),
+                    None => Ok(response),
+                }
+            }
+        });
+        let conn = hyper::server::conn::http1::Builder::new()
+            .serve_connection(TokioIo::new(stream), service);
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            // Errors here are the peer going away, or a reply lost on purpose.
+            let _ = conn.await;
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+}
+
+/// The error that makes hyper close a connection without answering.
+#[derive(Debug)]
+struct LostReply;
+
+impl std::fmt::Display for LostReply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("reply lost on purpose (lose_reply fault)")
+    }
+}
+
+impl std::error::Error for LostReply {}
 
 /// A reference server running in this process (for tests and tools that embed it), stopped
 /// when dropped.

@@ -428,14 +428,14 @@ pub(crate) fn call(
     body: &[u8],
 ) -> Result<ApiBody, ApiError> {
     let Variant::Mutant(m) = v else {
-        return service.call_rules(command, body);
+        return service.call_rules(command, body, None);
     };
     match (m, command) {
         (Mutant::DismissedGroupImportable, Command::DestroyGroup) => {
             let req: DestroyGroupRequest = decode_json(body)?;
             match service.store.group(&req.group_id)? {
                 Some(_) => Ok(ApiBody::Empty(envelope::Empty {})),
-                None => service.call_rules(command, body),
+                None => service.call_rules(command, body, None),
             }
         }
         (Mutant::MemberUnreadIgnored, Command::ImportGroupMember) => {
@@ -467,12 +467,12 @@ pub(crate) fn call(
             Ok(ApiBody::ImportGroupMsg(out))
         }
         (_, Command::ImportGroupMsg) => {
-            import_answer(m, service.clock.now(), service.call_rules(command, body))
+            import_answer(m, service.clock.now(), service.call_rules(command, body, None))
         }
         (_, Command::GroupMsgGetSimple) => {
-            readback_answer(m, service.clock.now(), service.call_rules(command, body))
+            readback_answer(m, service.clock.now(), service.call_rules(command, body, None))
         }
-        _ => service.call_rules(command, body),
+        _ => service.call_rules(command, body, None),
     }
 }
 

@@ -13,7 +13,7 @@ impl Service {
     pub fn create_group(&self, req: CreateGroupRequest) -> Result<GroupIdResponse, ApiError> {
         let now = self.clock.now();
         let t = &req.profile.group_type;
-        if !self.config.limits.can_create(t) {
+        if !self.limits().can_create(t) {
             return Err(type_refused("create_group", t));
         }
         let list = req.member_list.unwrap_or_default();

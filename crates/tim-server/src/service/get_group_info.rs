@@ -20,7 +20,7 @@ impl Service {
         &self,
         req: GetGroupInfoRequest,
     ) -> Result<GetGroupInfoResponse, ApiError> {
-        let max = self.config.limits.group_info_max_ids;
+        let max = self.limits().group_info_max_ids;
         if req.group_id_list.is_empty() || req.group_id_list.len() > max {
             return Err(ApiError::InvalidParameter(format!(
                 "GroupIdList has {} entries; send 1 to {max}",
@@ -50,7 +50,7 @@ impl Service {
     fn group_info(&self, g: GroupRecord) -> Result<GroupInfo, ApiError> {
         let members = self.store.members(&g.group_id)?;
         let last_seq = g.next_msg_seq.saturating_sub(1);
-        let keeps_unread = self.config.limits.keeps_unread_counts(&g.group_type);
+        let keeps_unread = self.limits().keeps_unread_counts(&g.group_type);
         let p = g.profile;
         let base = GroupBaseInfo {
             max_member_num: Some(

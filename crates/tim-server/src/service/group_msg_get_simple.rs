@@ -24,7 +24,7 @@ impl Service {
                 req.req_msg_number
             )));
         }
-        let page_max = self.config.limits.history_page_max;
+        let page_max = self.limits().history_page_max;
         let wanted = usize::try_from(req.req_msg_number).unwrap_or(usize::MAX);
         let rows = self
             .store

@@ -15,7 +15,8 @@ impl Service {
         &self,
         req: ImportGroupMemberRequest,
     ) -> Result<ImportGroupMemberResponse, ApiError> {
-        let limits = &self.config.limits;
+        let limits = self.limits();
+        let limits = &*limits;
         check_group_id(&req.group_id)?;
         let n = req.member_list.len();
         if n == 0 || n > limits.members_per_request {

@@ -3,12 +3,14 @@
 use tim_model::api::import_group_msg::{
     ImportGroupMsgRequest, ImportGroupMsgResponse, ImportMsgResult,
 };
+use tim_model::control::MessageFault;
+use tim_model::edition::{DedupClock, DuplicateAnswer};
 use tim_model::validate::{self, Context, Verdict};
 use tim_model::{ids, ErrorCode};
 
 use super::Service;
 use crate::error::ApiError;
-use crate::store::NewMessage;
+use crate::store::{DedupRule, NewMessage};
 
 impl Service {
     /// `import_group_msg` (seed §2, digest §1).
@@ -16,8 +18,24 @@ impl Service {
         &self,
         req: ImportGroupMsgRequest,
     ) -> Result<ImportGroupMsgResponse, ApiError> {
-        let limits = &self.config.limits;
+        self.import_group_msg_with(req, None)
+    }
+
+    /// `import_group_msg`, with message `fault.index` failing alone with `fault.result` when
+    /// the request is otherwise accepted (the control plane's `message_result` fault).
+    pub fn import_group_msg_with(
+        &self,
+        req: ImportGroupMsgRequest,
+        fault: Option<&MessageFault>,
+    ) -> Result<ImportGroupMsgResponse, ApiError> {
+        let limits = self.limits();
+        let limits = &*limits;
         let _guard = self.lock(&req.group_id);
+        let dedup = DedupRule {
+            window_secs: limits.dedup_window_secs,
+            clock: limits.dedup_clock,
+            now: self.clock.now(),
+        };
         // Messages the store already holds (a batch re-sent after a lost reply) are answered with
         // their original sequence numbers, whatever their times look like now.
         let candidates: Vec<Option<(u32, i64)>> = req
@@ -27,14 +45,19 @@ impl Service {
             .collect();
         let stored = if ids::check_group_id(&req.group_id).is_ok() {
             self.store
-                .import_snapshot(&req.group_id, &candidates, limits.dedup_window_secs)?
+                .import_snapshot(&req.group_id, &candidates, dedup)?
         } else {
             None
         };
-        let (snapshot, duplicates) = match stored {
+        let (snapshot, mut duplicates) = match stored {
             Some(s) => (Some(s.group), s.duplicates),
             None => (None, Vec::new()),
         };
+        if limits.duplicate_answer == DuplicateAnswer::Refused {
+            // Refused duplicates are validation problems, so duplicates within the batch are
+            // found here, before validation, instead of by the store.
+            mark_duplicates_within(&candidates, dedup, &mut duplicates);
+        }
         #[cfg(feature = "mutants")]
         let snapshot = crate::mutant::snapshot(self.config.variant, snapshot);
         let now = self.clock.now();
@@ -50,10 +73,15 @@ impl Service {
                 duplicates: &duplicates,
             },
         );
-        let outcomes = match validate::verdict(&problems, req.msg_list.len(), limits) {
+        let mut outcomes = match validate::verdict(&problems, req.msg_list.len(), limits) {
             Verdict::Reject { code, info } => return Err(ApiError::Rejected { code, info }),
             Verdict::Accept { outcomes } => outcomes,
         };
+        if let Some(f) = fault {
+            if let Some(slot) = outcomes.get_mut(f.index) {
+                slot.get_or_insert(f.result);
+            }
+        }
         let mut to_store = Vec::with_capacity(req.msg_list.len());
         for ((msg, outcome), candidate) in req.msg_list.iter().zip(&outcomes).zip(&candidates) {
             if outcome.is_some() {
@@ -78,9 +106,7 @@ impl Service {
                 cloud_custom_data: msg.cloud_custom_data.clone(),
             });
         }
-        let stored =
-            self.store
-                .import_messages(&req.group_id, &to_store, limits.dedup_window_secs)?;
+        let stored = self.store.import_messages(&req.group_id, &to_store, dedup)?;
         let mut stored = stored.into_iter();
         let mut results = Vec::with_capacity(req.msg_list.len());
         for (msg, outcome) in req.msg_list.iter().zip(outcomes) {
@@ -108,3 +134,34 @@ impl Service {
         })
     }
 }
+
+/// Marks, in `duplicates` (grown to one flag per candidate), each candidate that repeats the
+/// supplied `Random` of an earlier candidate of the same batch within the window of `dedup`
+/// (on the wall clock, messages of one batch arrive together: any repeat is a duplicate).
+fn mark_duplicates_within(
+    candidates: &[Option<(u32, i64)>],
+    dedup: DedupRule,
+    duplicates: &mut Vec<bool>,
+) {
+    if dedup.is_off() {
+        return;
+    }
+    duplicates.resize(candidates.len(), false);
+    for (i, c) in candidates.iter().enumerate() {
+        let Some((random, t)) = *c else { continue };
+        let repeats = candidates[..i].iter().enumerate().any(|(j, earlier)| {
+            !duplicates[j]
+                && earlier.is_some_and(|(r, u)| {
+                    r == random
+                        && match dedup.clock {
+                            DedupClock::SendTime => u.abs_diff(t) <= dedup.window_secs as u64,
+                            DedupClock::Wall => true,
+                        }
+                })
+        });
+        if repeats {
+            duplicates[i] = true;
+        }
+    }
+}
+

@@ -17,7 +17,7 @@ mod import_group_msg;
 mod set_unread_msg_num;
 
 use std::hash::{Hash, Hasher};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -27,6 +27,7 @@ use tim_model::api::group_msg_get_simple::GroupMsgGetSimpleResponse;
 use tim_model::api::import_group::GroupIdResponse;
 use tim_model::api::import_group_member::ImportGroupMemberResponse;
 use tim_model::api::import_group_msg::ImportGroupMsgResponse;
+use tim_model::control::MessageFault;
 use tim_model::envelope::Empty;
 use tim_model::{decode_json, ids, Command, GroupType, Limits};
 
@@ -42,7 +43,7 @@ const LOCK_STRIPES: usize = 1024;
 pub struct ServiceConfig {
     /// The SDKAppID this server serves (`get_group_info`'s `Appid`).
     pub sdkappid: u64,
-    /// Limits in force.
+    /// Limits in force at start (changed at run time with [`Service::set_limits`]).
     pub limits: Limits,
     /// Restricted words (80001).
     pub restricted_words: Vec<String>,
@@ -76,6 +77,7 @@ pub struct Service {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) clock: Arc<dyn Clock>,
     config: ServiceConfig,
+    limits: RwLock<Arc<Limits>>,
     stripes: Vec<Mutex<()>>,
     rng: Mutex<StdRng>,
 }
@@ -90,32 +92,75 @@ impl Service {
         Service {
             store,
             clock,
+            limits: RwLock::new(Arc::new(config.limits.clone())),
             config,
             stripes: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
             rng: Mutex::new(rng),
         }
     }
 
-    /// The limits in force.
-    pub fn limits(&self) -> &Limits {
-        &self.config.limits
+    /// The limits in force (a snapshot: a call keeps the limits it started with).
+    pub fn limits(&self) -> Arc<Limits> {
+        Arc::clone(
+            &self
+                .limits
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
+
+    /// Changes the limits and readings for the calls that start from now on.
+    pub fn set_limits(&self, limits: Limits) {
+        *self
+            .limits
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(limits);
+    }
+
+    /// Starts the generator of group IDs and generated `Random`s again from `seed`.
+    pub fn reseed(&self, seed: u64) {
+        *self
+            .rng
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = StdRng::seed_from_u64(seed);
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
     }
 
     /// Decodes `body` for `command` and runs it.
     pub fn call(&self, command: Command, body: &[u8]) -> Result<ApiBody, ApiError> {
+        self.call_with(command, body, None)
+    }
+
+    /// [`Service::call`], with one message of an `import_group_msg` batch failing alone with a
+    /// given `Result` (the control plane's `message_result` fault; ignored for other commands).
+    pub fn call_with(
+        &self,
+        command: Command,
+        body: &[u8],
+        message_fault: Option<&MessageFault>,
+    ) -> Result<ApiBody, ApiError> {
         #[cfg(feature = "mutants")]
         if let Some(v) = self.config.variant {
             return crate::mutant::call(self, v, command, body);
         }
-        self.call_rules(command, body)
+        self.call_rules(command, body, message_fault)
     }
 
     /// Decodes `body` for `command` and runs the reference rules.
-    pub(crate) fn call_rules(&self, command: Command, body: &[u8]) -> Result<ApiBody, ApiError> {
+    pub(crate) fn call_rules(
+        &self,
+        command: Command,
+        body: &[u8],
+        message_fault: Option<&MessageFault>,
+    ) -> Result<ApiBody, ApiError> {
         Ok(match command {
-            Command::ImportGroupMsg => {
-                ApiBody::ImportGroupMsg(self.import_group_msg(decode_json(body)?)?)
-            }
+            Command::ImportGroupMsg => ApiBody::ImportGroupMsg(
+                self.import_group_msg_with(decode_json(body)?, message_fault)?,
+            ),
             Command::ImportGroup => ApiBody::GroupId(self.import_group(decode_json(body)?)?),
             Command::CreateGroup => ApiBody::GroupId(self.create_group(decode_json(body)?)?),
             Command::DestroyGroup => ApiBody::Empty(self.destroy_group(decode_json(body)?)?),

@@ -18,7 +18,7 @@ impl Service {
         }
         let _guard = self.lock(&req.group_id);
         let g = self.existing_group(&req.group_id)?;
-        if !self.config.limits.keeps_unread_counts(&g.group_type) {
+        if !self.limits().keeps_unread_counts(&g.group_type) {
             // No unread counts on this type in this edition: no effect, and no error (digest §4.4).
             return Ok(Empty {});
         }

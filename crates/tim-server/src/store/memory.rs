@@ -5,14 +5,16 @@
 //! the process.
 
 use std::collections::BTreeMap;
+use std::ops::Bound;
 use std::sync::{Mutex, MutexGuard};
 
 use tim_model::api::import_group::GroupProfile;
+use tim_model::edition::DedupClock;
 use tim_model::GroupType;
 
 use super::{
-    GroupRecord, MemberInsert, MemberRecord, NewGroup, NewMember, NewMessage, Role, Store,
-    StoreError, StoreResult, StoredMessage, StoredOutcome,
+    DedupRule, GroupRecord, MemberInsert, MemberRecord, NewGroup, NewMember, NewMessage, Role,
+    Store, StoreError, StoreResult, StoredMessage, StoredOutcome,
 };
 
 /// A [`Store`] that keeps everything in memory (for tests and `--memory`).
@@ -32,9 +34,17 @@ struct GroupState {
     /// Keyed by account.
     members: BTreeMap<String, MemberState>,
     /// Keyed by `MsgSeq`.
-    messages: BTreeMap<u64, StoredMessage>,
+    messages: BTreeMap<u64, MessageState>,
     /// Supplied randoms → the sequence numbers of the stored messages that carry them, ascending.
     supplied_randoms: BTreeMap<u32, Vec<u64>>,
+}
+
+/// A stored message and when it was imported.
+#[derive(Debug)]
+struct MessageState {
+    message: StoredMessage,
+    /// The `now` of the import call that stored it, Unix seconds.
+    imported_at: i64,
 }
 
 #[derive(Debug)]
@@ -80,18 +90,33 @@ impl GroupState {
         }
     }
 
-    /// The earliest stored message with supplied `random` whose send time is within `window` of `send_time`.
-    fn find_duplicate(&self, random: u32, send_time: i64, window: i64) -> Option<(u64, i64)> {
+    /// `(msg_seq, send_time)` of the earliest stored message with supplied `random` that `dedup`
+    /// makes a message sent at `send_time` a duplicate of.
+    fn find_duplicate(&self, random: u32, send_time: i64, dedup: DedupRule) -> Option<(u64, i64)> {
+        if dedup.is_off() {
+            return None;
+        }
         self.supplied_randoms.get(&random)?.iter().find_map(|seq| {
-            let t = self.messages[seq].send_time;
-            within_window(t, send_time, window).then_some((*seq, t))
+            let stored = &self.messages[seq];
+            let t = stored.message.send_time;
+            is_duplicate(t, stored.imported_at, send_time, dedup).then_some((*seq, t))
         })
     }
 }
 
-/// Whether two send times are at most `window` seconds apart (never, for a negative window).
-fn within_window(a: i64, b: i64, window: i64) -> bool {
-    u64::try_from(window).is_ok_and(|w| a.abs_diff(b) <= w)
+/// Whether a message sent at `send_time` duplicates a stored one with the same supplied random,
+/// sent at `stored_send_time` and imported at `imported_at` (never, when detection is off).
+fn is_duplicate(stored_send_time: i64, imported_at: i64, send_time: i64, dedup: DedupRule) -> bool {
+    if dedup.is_off() {
+        return false;
+    }
+    match dedup.clock {
+        DedupClock::SendTime => {
+            stored_send_time.abs_diff(send_time) <= dedup.window_secs.unsigned_abs()
+        }
+        // `now - imported_at <= window`, without overflow.
+        DedupClock::Wall => imported_at >= dedup.now.saturating_sub(dedup.window_secs),
+    }
 }
 
 fn group_mut<'a>(
@@ -155,7 +180,7 @@ impl Store for MemoryStore {
         &self,
         group_id: &str,
         messages: &[NewMessage],
-        dedup_window_secs: i64,
+        dedup: DedupRule,
     ) -> StoreResult<Vec<StoredOutcome>> {
         let mut groups = self.lock()?;
         let g = group_mut(&mut groups, group_id)?;
@@ -163,9 +188,7 @@ impl Store for MemoryStore {
         let mut outcomes = Vec::with_capacity(messages.len());
         for m in messages {
             if m.random_supplied {
-                if let Some((msg_seq, msg_time)) =
-                    g.find_duplicate(m.random, m.send_time, dedup_window_secs)
-                {
+                if let Some((msg_seq, msg_time)) = g.find_duplicate(m.random, m.send_time, dedup) {
                     outcomes.push(StoredOutcome {
                         msg_seq,
                         msg_time,
@@ -185,13 +208,16 @@ impl Store for MemoryStore {
             }
             g.messages.insert(
                 msg_seq,
-                StoredMessage {
-                    msg_seq,
-                    from_account: m.from_account.clone(),
-                    send_time: m.send_time,
-                    random: m.random,
-                    body_json: m.body_json.clone(),
-                    cloud_custom_data: m.cloud_custom_data.clone(),
+                MessageState {
+                    message: StoredMessage {
+                        msg_seq,
+                        from_account: m.from_account.clone(),
+                        send_time: m.send_time,
+                        random: m.random,
+                        body_json: m.body_json.clone(),
+                        cloud_custom_data: m.cloud_custom_data.clone(),
+                    },
+                    imported_at: dedup.now,
                 },
             );
             outcomes.push(StoredOutcome {
@@ -210,7 +236,7 @@ impl Store for MemoryStore {
         &self,
         group_id: &str,
         candidates: &[Option<(u32, i64)>],
-        dedup_window_secs: i64,
+        dedup: DedupRule,
     ) -> StoreResult<Vec<bool>> {
         let groups = self.lock()?;
         let g = group_ref(&groups, group_id)?;
@@ -218,8 +244,7 @@ impl Store for MemoryStore {
             .iter()
             .map(|c| {
                 c.is_some_and(|(random, send_time)| {
-                    g.find_duplicate(random, send_time, dedup_window_secs)
-                        .is_some()
+                    g.find_duplicate(random, send_time, dedup).is_some()
                 })
             })
             .collect())
@@ -256,7 +281,7 @@ impl Store for MemoryStore {
         let groups = self.lock()?;
         let g = group_ref(&groups, group_id)?;
         let mut last_send: BTreeMap<&str, i64> = BTreeMap::new();
-        for m in g.messages.values() {
+        for MessageState { message: m, .. } in g.messages.values() {
             let t = last_send
                 .entry(m.from_account.as_str())
                 .or_insert(m.send_time);
@@ -300,7 +325,43 @@ impl Store for MemoryStore {
             .range(..=max_seq.unwrap_or(u64::MAX))
             .rev()
             .take(limit)
-            .map(|(_, m)| m.clone())
+            .map(|(_, m)| m.message.clone())
             .collect())
+    }
+
+    fn group_ids(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<String>> {
+        let groups = self.lock()?;
+        let start = after.map_or(Bound::Unbounded, Bound::Excluded);
+        Ok(groups
+            .range::<str, _>((start, Bound::Unbounded))
+            .take(limit)
+            .map(|(id, _)| id.clone())
+            .collect())
+    }
+
+    fn messages_after(
+        &self,
+        group_id: &str,
+        after_seq: u64,
+        limit: usize,
+    ) -> StoreResult<Vec<StoredMessage>> {
+        let groups = self.lock()?;
+        let g = group_ref(&groups, group_id)?;
+        Ok(g.messages
+            .range((Bound::Excluded(after_seq), Bound::Unbounded))
+            .take(limit)
+            .map(|(_, m)| m.message.clone())
+            .collect())
+    }
+
+    fn reset(&self) -> StoreResult<u64> {
+        let mut groups = self.lock()?;
+        let removed = groups.len() as u64;
+        groups.clear();
+        Ok(removed)
+    }
+
+    fn kind(&self) -> &'static str {
+        "memory"
     }
 }

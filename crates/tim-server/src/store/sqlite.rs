@@ -19,12 +19,13 @@ use std::time::Duration;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 use serde::Deserialize;
 use tim_model::api::import_group::GroupProfile;
+use tim_model::edition::DedupClock;
 use tim_model::validate::GroupSnapshot;
 use tim_model::GroupType;
 
 use super::{
-    GroupRecord, ImportSnapshot, MemberInsert, MemberRecord, NewGroup, NewMember, NewMessage, Role,
-    Store, StoreError, StoreResult, StoredMessage, StoredOutcome,
+    DedupRule, GroupRecord, ImportSnapshot, MemberInsert, MemberRecord, NewGroup, NewMember,
+    NewMessage, Role, Store, StoreError, StoreResult, StoredMessage, StoredOutcome,
 };
 
 /// Page cache of the writer connection, KiB (SQLite's default is 2 MiB): duplicate lookups and
@@ -82,6 +83,12 @@ const MIGRATIONS: &[&str] = &[
     -- Duplicate detection looks up supplied randoms only.
     CREATE INDEX messages_dedup ON messages (group_id, random, send_time) WHERE random_supplied = 1;
     ",
+    // 2: when each message was imported (the server's clock), for the wall-clock duplicate
+    // window. Rows stored before this migration keep NULL and never match that window. The wall
+    // lookup finds a random's rows through `messages_dedup` and filters on this column.
+    "
+    ALTER TABLE messages ADD COLUMN imported_at INTEGER;
+    ",
 ];
 
 const SELECT_GROUP: &str = "
@@ -110,20 +117,41 @@ const SELECT_MEMBERS: &str = "
 const UPDATE_UNREAD: &str = "UPDATE members SET unread = ?3 WHERE group_id = ?1 AND account = ?2";
 const RESET_UNREAD: &str = "UPDATE members SET unread = 0 WHERE group_id = ?1 AND unread <> 0";
 /// The stored messages of a group with supplied `random` `?2` and a send time in `?3..=?4`:
-/// the possible originals of a message. No `ORDER BY` (nor an `IN` list): either would make SQLite
-/// build a temporary b-tree per execution; the earliest is picked in Rust.
+/// the possible originals of a message on the [`DedupClock::SendTime`] clock. No `ORDER BY`
+/// (nor an `IN` list): either would make SQLite build a temporary b-tree per execution; the
+/// earliest is picked in Rust.
 const FIND_SUPPLIED: &str = "
-    SELECT msg_seq, send_time FROM messages
+    SELECT msg_seq, send_time, imported_at FROM messages
     WHERE group_id = ?1 AND random = ?2 AND random_supplied = 1 AND send_time BETWEEN ?3 AND ?4";
+/// The stored messages of a group with supplied `random` `?2` imported at `?3` or later: the
+/// possible originals of a message on the [`DedupClock::Wall`] clock. `messages_dedup` finds the
+/// random's rows; `imported_at` (NULL for rows older than the column, which never match) is
+/// checked on them.
+const FIND_SUPPLIED_WALL: &str = "
+    SELECT msg_seq, send_time, imported_at FROM messages
+    WHERE group_id = ?1 AND random = ?2 AND random_supplied = 1 AND imported_at >= ?3";
 const SELECT_IMPORT_SNAPSHOT: &str =
     "SELECT type, create_time, last_msg_time FROM groups WHERE group_id = ?1";
 const INSERT_MESSAGE: &str = "
     INSERT INTO messages
-        (group_id, msg_seq, from_account, send_time, random, random_supplied, body_json, cloud_custom_data)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+        (group_id, msg_seq, from_account, send_time, random, random_supplied, body_json,
+         cloud_custom_data, imported_at)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
 const SELECT_HISTORY: &str = "
     SELECT msg_seq, from_account, send_time, random, body_json, cloud_custom_data FROM messages
     WHERE group_id = ?1 AND msg_seq <= ?2 ORDER BY msg_seq DESC LIMIT ?3";
+const SELECT_MESSAGES_AFTER: &str = "
+    SELECT msg_seq, from_account, send_time, random, body_json, cloud_custom_data FROM messages
+    WHERE group_id = ?1 AND msg_seq > ?2 ORDER BY msg_seq LIMIT ?3";
+const SELECT_GROUP_IDS: &str = "SELECT group_id FROM groups ORDER BY group_id LIMIT ?1";
+const SELECT_GROUP_IDS_AFTER: &str =
+    "SELECT group_id FROM groups WHERE group_id > ?1 ORDER BY group_id LIMIT ?2";
+/// Children first, so that deleting the groups cascades to nothing.
+const RESET: [&str; 3] = [
+    "DELETE FROM messages",
+    "DELETE FROM members",
+    "DELETE FROM groups",
+];
 
 /// How a commit reaches the disk before it is acknowledged.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
@@ -645,52 +673,79 @@ fn counters(tx: &Connection, group_id: &str) -> Result<(u64, u64, Option<i64>), 
         .ok_or(Fail::Store(StoreError::GroupNotFound))
 }
 
-/// A stored message with a supplied random: `(random, msg_seq, send_time)`.
-type Supplied = (u32, u64, i64);
+/// A stored message with a supplied random: `(random, msg_seq, send_time, imported_at)`
+/// (`imported_at` is `None` for rows stored before schema version 2).
+type Supplied = (u32, u64, i64, Option<i64>);
 
-/// Every stored message of `group_id` that could be the original of one of `candidates` (same
-/// supplied random, send time within `window`), in a few statements for the whole batch rather
-/// than one per message. Nothing for a negative window.
+/// Every stored message of `group_id` that could be the original of one of `candidates` under
+/// `dedup` (same supplied random; send time within the window, or imported within the window
+/// before `dedup.now`), in a few statements for the whole batch rather than one per message.
+/// Nothing when detection is off.
 fn find_supplied(
     conn: &Connection,
     group_id: &str,
     candidates: impl Iterator<Item = (u32, i64)>,
-    window: i64,
+    dedup: DedupRule,
 ) -> rusqlite::Result<Vec<Supplied>> {
     let mut wanted: Vec<(u32, i64)> = candidates.collect();
-    if window < 0 || wanted.is_empty() {
+    if dedup.is_off() || wanted.is_empty() {
         return Ok(Vec::new());
     }
     wanted.sort_unstable();
-    let mut find = conn.prepare_cached(FIND_SUPPLIED)?;
+    let window = dedup.window_secs;
+    let mut find = conn.prepare_cached(match dedup.clock {
+        DedupClock::SendTime => FIND_SUPPLIED,
+        DedupClock::Wall => FIND_SUPPLIED_WALL,
+    })?;
     let mut found = Vec::new();
-    // One lookup per distinct random, over the send times of every candidate carrying it.
+    // One lookup per distinct random: over the send times of every candidate carrying it, or
+    // over the import times of the window.
     for same in wanted.chunk_by(|a, b| a.0 == b.0) {
         let (random, lo, hi) = (same[0].0, same[0].1, same[same.len() - 1].1);
-        let mut rows = find.query(params![
-            group_id,
-            random,
-            lo.saturating_sub(window),
-            hi.saturating_add(window)
-        ])?;
+        let mut rows = match dedup.clock {
+            DedupClock::SendTime => find.query(params![
+                group_id,
+                random,
+                lo.saturating_sub(window),
+                hi.saturating_add(window)
+            ])?,
+            DedupClock::Wall => {
+                find.query(params![group_id, random, dedup.now.saturating_sub(window)])?
+            }
+        };
         while let Some(r) = rows.next()? {
-            found.push((random, r.get(0)?, r.get(1)?));
+            found.push((random, r.get(0)?, r.get(1)?, r.get(2)?));
         }
     }
     Ok(found)
 }
 
-/// `(msg_seq, send_time)` of the earliest of `known` with `random` whose send time is within
-/// `window` of `send_time` (never, for a negative window).
-fn earliest(known: &[Supplied], random: u32, send_time: i64, window: i64) -> Option<(u64, i64)> {
-    if window < 0 {
+/// `(msg_seq, send_time)` of the earliest of `known` with `random` that `dedup` makes a message
+/// sent at `send_time` a duplicate of (never, when detection is off).
+fn earliest(
+    known: &[Supplied],
+    random: u32,
+    send_time: i64,
+    dedup: DedupRule,
+) -> Option<(u64, i64)> {
+    if dedup.is_off() {
         return None;
     }
+    let window = dedup.window_secs;
     known
         .iter()
-        .filter(|&&(r, _, t)| r == random && t.abs_diff(send_time) <= window.unsigned_abs())
-        .min_by_key(|&&(_, seq, _)| seq)
-        .map(|&(_, seq, t)| (seq, t))
+        .filter(|&&(r, _, t, imported_at)| {
+            r == random
+                && match dedup.clock {
+                    DedupClock::SendTime => t.abs_diff(send_time) <= window.unsigned_abs(),
+                    // `now - imported_at <= window`, without overflow; NULL never matches.
+                    DedupClock::Wall => {
+                        imported_at.is_some_and(|at| at >= dedup.now.saturating_sub(window))
+                    }
+                }
+        })
+        .min_by_key(|&&(_, seq, _, _)| seq)
+        .map(|&(_, seq, t, _)| (seq, t))
 }
 
 /// For each candidate, whether the group already stores an original of it.
@@ -698,13 +753,25 @@ fn duplicate_flags(
     conn: &Connection,
     group_id: &str,
     candidates: &[Option<(u32, i64)>],
-    window: i64,
+    dedup: DedupRule,
 ) -> rusqlite::Result<Vec<bool>> {
-    let known = find_supplied(conn, group_id, candidates.iter().flatten().copied(), window)?;
+    let known = find_supplied(conn, group_id, candidates.iter().flatten().copied(), dedup)?;
     Ok(candidates
         .iter()
-        .map(|c| c.is_some_and(|(random, t)| earliest(&known, random, t, window).is_some()))
+        .map(|c| c.is_some_and(|(random, t)| earliest(&known, random, t, dedup).is_some()))
         .collect())
+}
+
+/// Reads one row of [`SELECT_HISTORY`] or [`SELECT_MESSAGES_AFTER`].
+fn stored_message(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredMessage> {
+    Ok(StoredMessage {
+        msg_seq: r.get(0)?,
+        from_account: r.get(1)?,
+        send_time: r.get(2)?,
+        random: r.get(3)?,
+        body_json: r.get(4)?,
+        cloud_custom_data: r.get(5)?,
+    })
 }
 
 fn clamp_unread(unread: i64, msg_count: u64) -> u64 {
@@ -833,7 +900,7 @@ impl Store for SqliteStore {
         &self,
         group_id: &str,
         messages: &[NewMessage],
-        dedup_window_secs: i64,
+        dedup: DedupRule,
     ) -> StoreResult<Vec<StoredOutcome>> {
         let group_id = group_id.to_owned();
         let messages = messages.to_vec();
@@ -845,12 +912,12 @@ impl Store for SqliteStore {
                 .filter(|m| m.random_supplied)
                 .map(|m| (m.random, m.send_time));
             // Messages stored earlier in this call join `known` as they are inserted.
-            let mut known = find_supplied(tx, group_id, supplied, dedup_window_secs)?;
+            let mut known = find_supplied(tx, group_id, supplied, dedup)?;
             let mut insert = tx.prepare_cached(INSERT_MESSAGE)?;
             let mut outcomes = Vec::with_capacity(messages.len());
             for m in &messages {
                 if m.random_supplied {
-                    let original = earliest(&known, m.random, m.send_time, dedup_window_secs);
+                    let original = earliest(&known, m.random, m.send_time, dedup);
                     if let Some((msg_seq, msg_time)) = original {
                         outcomes.push(StoredOutcome {
                             msg_seq,
@@ -859,7 +926,7 @@ impl Store for SqliteStore {
                         });
                         continue;
                     }
-                    known.push((m.random, next_seq, m.send_time));
+                    known.push((m.random, next_seq, m.send_time, Some(dedup.now)));
                 }
                 insert.execute(params![
                     group_id,
@@ -870,6 +937,7 @@ impl Store for SqliteStore {
                     m.random_supplied,
                     m.body_json,
                     m.cloud_custom_data,
+                    dedup.now,
                 ])?;
                 outcomes.push(StoredOutcome {
                     msg_seq: next_seq,
@@ -896,19 +964,14 @@ impl Store for SqliteStore {
         &self,
         group_id: &str,
         candidates: &[Option<(u32, i64)>],
-        dedup_window_secs: i64,
+        dedup: DedupRule,
     ) -> StoreResult<Vec<bool>> {
         let group_id = group_id.to_owned();
         let candidates = candidates.to_vec();
         self.read("find_duplicates", move |tx| {
             let group_id = group_id.as_str();
             counters(tx, group_id)?;
-            Ok(duplicate_flags(
-                tx,
-                group_id,
-                &candidates,
-                dedup_window_secs,
-            )?)
+            Ok(duplicate_flags(tx, group_id, &candidates, dedup)?)
         })
     }
 
@@ -916,7 +979,7 @@ impl Store for SqliteStore {
         &self,
         group_id: &str,
         candidates: &[Option<(u32, i64)>],
-        dedup_window_secs: i64,
+        dedup: DedupRule,
     ) -> StoreResult<Option<ImportSnapshot>> {
         let group_id = group_id.to_owned();
         let candidates = candidates.to_vec();
@@ -936,7 +999,7 @@ impl Store for SqliteStore {
                 return Ok(None);
             };
             let duplicates = match candidates.iter().any(Option::is_some) {
-                true => duplicate_flags(tx, group_id, &candidates, dedup_window_secs)?,
+                true => duplicate_flags(tx, group_id, &candidates, dedup)?,
                 false => Vec::new(),
             };
             Ok(Some(ImportSnapshot {
@@ -1029,18 +1092,61 @@ impl Store for SqliteStore {
             let group_id = group_id.as_str();
             counters(tx, group_id)?;
             let mut select = tx.prepare_cached(SELECT_HISTORY)?;
-            let rows = select.query_map(params![group_id, max_seq, limit], |r| {
-                Ok(StoredMessage {
-                    msg_seq: r.get(0)?,
-                    from_account: r.get(1)?,
-                    send_time: r.get(2)?,
-                    random: r.get(3)?,
-                    body_json: r.get(4)?,
-                    cloud_custom_data: r.get(5)?,
-                })
-            })?;
+            let rows = select.query_map(params![group_id, max_seq, limit], stored_message)?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
         })
+    }
+
+    fn group_ids(&self, after: Option<&str>, limit: usize) -> StoreResult<Vec<String>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let after = after.map(str::to_owned);
+        self.read("group_ids", move |tx| {
+            let ids = match &after {
+                None => tx
+                    .prepare_cached(SELECT_GROUP_IDS)?
+                    .query_map(params![limit], |r| r.get(0))?
+                    .collect::<rusqlite::Result<Vec<String>>>()?,
+                Some(after) => tx
+                    .prepare_cached(SELECT_GROUP_IDS_AFTER)?
+                    .query_map(params![after, limit], |r| r.get(0))?
+                    .collect::<rusqlite::Result<Vec<String>>>()?,
+            };
+            Ok(ids)
+        })
+    }
+
+    fn messages_after(
+        &self,
+        group_id: &str,
+        after_seq: u64,
+        limit: usize,
+    ) -> StoreResult<Vec<StoredMessage>> {
+        // No stored `MsgSeq` exceeds `i64::MAX`, so clamping `after_seq` changes no answer.
+        let after_seq = i64::try_from(after_seq).unwrap_or(i64::MAX);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let group_id = group_id.to_owned();
+        self.read("messages_after", move |tx| {
+            let group_id = group_id.as_str();
+            counters(tx, group_id)?;
+            let mut select = tx.prepare_cached(SELECT_MESSAGES_AFTER)?;
+            let rows = select.query_map(params![group_id, after_seq, limit], stored_message)?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    fn reset(&self) -> StoreResult<u64> {
+        self.write("reset", |tx| {
+            let mut removed = 0;
+            for sql in RESET {
+                removed = tx.prepare_cached(sql)?.execute([])?;
+            }
+            // The last statement deleted the groups.
+            Ok(removed as u64)
+        })
+    }
+
+    fn kind(&self) -> &'static str {
+        "sqlite"
     }
 }
 
@@ -1048,28 +1154,34 @@ impl Store for SqliteStore {
 mod tests {
     use super::*;
 
-    /// The duplicate lookup must use the partial index, not scan the group's messages, and must
-    /// not sort (a temporary b-tree per lookup).
+    /// The duplicate lookups (on either clock) must use the partial index, not scan the group's
+    /// messages, and must not sort (a temporary b-tree per lookup).
     #[test]
     fn dedup_lookup_uses_partial_index() {
         let mut conn = Connection::open_in_memory().unwrap();
         migrate(&mut conn).unwrap();
-        let plan: Vec<String> = conn
-            .prepare(&format!("EXPLAIN QUERY PLAN {FIND_SUPPLIED}"))
-            .unwrap()
-            .query_map(params!["g", 1, 0, 10], |r| r.get(3))
-            .unwrap()
-            .collect::<rusqlite::Result<_>>()
-            .unwrap();
-        assert!(
-            plan.iter()
-                .any(|p| p.contains("messages_dedup") && p.contains("random=?")),
-            "plan: {plan:?}"
-        );
-        assert!(
-            !plan.iter().any(|p| p.contains("TEMP B-TREE")),
-            "plan: {plan:?}"
-        );
+        let plan_of = |sql: &str, params: &[&dyn rusqlite::ToSql]| -> Vec<String> {
+            conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .unwrap()
+                .query_map(params, |r| r.get(3))
+                .unwrap()
+                .collect::<rusqlite::Result<_>>()
+                .unwrap()
+        };
+        for plan in [
+            plan_of(FIND_SUPPLIED, params!["g", 1, 0, 10]),
+            plan_of(FIND_SUPPLIED_WALL, params!["g", 1, 0]),
+        ] {
+            assert!(
+                plan.iter()
+                    .any(|p| p.contains("messages_dedup") && p.contains("random=?")),
+                "plan: {plan:?}"
+            );
+            assert!(
+                !plan.iter().any(|p| p.contains("TEMP B-TREE")),
+                "plan: {plan:?}"
+            );
+        }
     }
 
     /// Opening a file twice does not re-run migrations, and the version is recorded.
@@ -1083,7 +1195,41 @@ mod tests {
         let version: i64 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
+        assert_eq!(version, 2);
         assert_eq!(version, MIGRATIONS.len() as i64);
+    }
+
+    /// A file at version 1 gets the `imported_at` column, NULL on its existing rows, and keeps
+    /// them.
+    #[test]
+    fn version_1_is_upgraded() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tim.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(MIGRATIONS[0]).unwrap();
+            conn.pragma_update(None, "user_version", 1).unwrap();
+            conn.execute(INSERT_GROUP, params!["g", "Public", 0, "{}"])
+                .unwrap();
+            conn.execute(
+                "INSERT INTO messages (group_id, msg_seq, from_account, send_time, random,
+                     random_supplied, body_json) VALUES ('g', 1, 'a', 5, 7, 1, '[]')",
+                [],
+            )
+            .unwrap();
+        }
+        drop(SqliteStore::open(&path).unwrap());
+        let conn = Connection::open(&path).unwrap();
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, 2);
+        let row: (u64, Option<i64>) = conn
+            .query_row("SELECT msg_seq, imported_at FROM messages", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!(row, (1, None));
     }
 
     /// A file from a newer build is refused rather than misread.
@@ -1097,7 +1243,7 @@ mod tests {
         }
         let err = SqliteStore::open(&path).unwrap_err();
         assert!(
-            matches!(err, StoreError::Backend(ref m) if m.contains("newer")),
+            matches!(err, StoreError::Backend(ref m) if m.contains("newer") && m.contains("(2)")),
             "{err}"
         );
     }

@@ -14,12 +14,14 @@ use tim_model::GroupType;
 use tim_server::store::memory::MemoryStore;
 use tim_server::store::sqlite::SqliteStore;
 use tim_server::store::{
-    MemberInsert, MemberRecord, NewGroup, NewMember, NewMessage, Role, Store, StoreError,
-    StoredMessage, StoredOutcome,
+    DedupRule, MemberInsert, MemberRecord, NewGroup, NewMember, NewMessage, Role, Store,
+    StoreError, StoredMessage, StoredOutcome,
 };
 
 /// The seed edition's window (digest §7 Q6).
 const WINDOW: i64 = 300;
+/// The seed edition's duplicate rule: [`WINDOW`] on `SendTime`, imported at time 0.
+const RULE: DedupRule = DedupRule::send_time(WINDOW);
 /// A plausible creation time; message times are offsets from it.
 const T0: i64 = 1_600_000_000;
 
@@ -200,14 +202,20 @@ fn assert_not_found<T: std::fmt::Debug>(r: Result<T, StoreError>) {
 #[track_caller]
 fn assert_missing_everywhere(s: &dyn Store, group_id: &str) {
     assert_eq!(s.group(group_id).unwrap(), None);
-    assert_not_found(s.import_messages(group_id, &batch(1, 2), WINDOW));
-    assert_not_found(s.import_messages(group_id, &[], WINDOW));
-    assert_not_found(s.find_duplicates(group_id, &[Some((1, T0))], WINDOW));
+    assert_not_found(s.import_messages(group_id, &batch(1, 2), RULE));
+    assert_not_found(s.import_messages(group_id, &[], RULE));
+    assert_not_found(s.find_duplicates(group_id, &[Some((1, T0))], RULE));
     assert_not_found(s.import_members(group_id, &[member("carol", Role::Member, T0, Some(0))]));
     assert_not_found(s.members(group_id));
     assert_not_found(s.set_unread(group_id, "alice", 1));
     assert_not_found(s.history(group_id, None, 20));
+    assert_not_found(s.messages_after(group_id, 0, 20));
     assert_not_found(s.destroy_group(group_id));
+    assert!(!s
+        .group_ids(None, usize::MAX)
+        .unwrap()
+        .iter()
+        .any(|id| id == group_id));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -311,7 +319,7 @@ fn create_with_repeated_account_keeps_first(#[case] s: Backend) {
 #[case::sqlite(sqlite())]
 fn group_id_taken(#[case] s: Backend) {
     create(&*s, "g1");
-    s.import_messages("g1", &batch(1, 3), WINDOW).unwrap();
+    s.import_messages("g1", &batch(1, 3), RULE).unwrap();
     let before = s.group("g1").unwrap().unwrap();
     let mut again = new_group("g1", vec![member("mallory", Role::Owner, T0, None)]);
     again.profile.name = "other name".into();
@@ -344,8 +352,8 @@ fn never_created_group_is_not_found_everywhere(#[case] s: Backend) {
 fn destroy_then_not_found_and_id_reusable(#[case] s: Backend) {
     create(&*s, "g1");
     create(&*s, "g2");
-    s.import_messages("g1", &batch(7, 5), WINDOW).unwrap();
-    s.import_messages("g2", &batch(7, 2), WINDOW).unwrap();
+    s.import_messages("g1", &batch(7, 5), RULE).unwrap();
+    s.import_messages("g2", &batch(7, 2), RULE).unwrap();
     s.destroy_group("g1").unwrap();
     assert_missing_everywhere(&*s, "g1");
 
@@ -369,7 +377,7 @@ fn destroy_then_not_found_and_id_reusable(#[case] s: Backend) {
     assert_eq!(s.members("g1").unwrap().len(), 1);
     assert_eq!(history_seqs(&*s, "g1"), Vec::<u64>::new());
     // Same randoms and times as before the destroy: stored, not duplicates, seq from 1 again.
-    let out = s.import_messages("g1", &batch(7, 2), WINDOW).unwrap();
+    let out = s.import_messages("g1", &batch(7, 2), RULE).unwrap();
     assert_eq!(out, vec![stored(1, T0 + 10), stored(2, T0 + 11)]);
 }
 
@@ -384,7 +392,7 @@ fn seq_starts_at_1_and_increases_without_gaps_across_calls(#[case] s: Backend) {
     let mut all = Vec::new();
     let mut random = 1;
     for n in [3, 0, 5, 1, 20] {
-        let out = s.import_messages("g1", &batch(random, n), WINDOW).unwrap();
+        let out = s.import_messages("g1", &batch(random, n), RULE).unwrap();
         assert_eq!(out.len(), n as usize);
         assert!(out.iter().all(|o| !o.duplicate));
         all.extend(seqs(&out));
@@ -405,10 +413,10 @@ fn outcome_reports_send_time_and_groups_are_independent(#[case] s: Backend) {
     create(&*s, "a");
     create(&*s, "b");
     let out_a = s
-        .import_messages("a", &[msg(T0 + 5, 1), generated(T0 + 7, 2)], WINDOW)
+        .import_messages("a", &[msg(T0 + 5, 1), generated(T0 + 7, 2)], RULE)
         .unwrap();
     // The same supplied random in another group is not a duplicate.
-    let out_b = s.import_messages("b", &[msg(T0 + 5, 1)], WINDOW).unwrap();
+    let out_b = s.import_messages("b", &[msg(T0 + 5, 1)], RULE).unwrap();
     assert_eq!(out_a, vec![stored(1, T0 + 5), stored(2, T0 + 7)]);
     assert_eq!(out_b, vec![stored(1, T0 + 5)]);
     assert_eq!(s.group("a").unwrap().unwrap().last_msg_time, Some(T0 + 7));
@@ -424,12 +432,12 @@ fn duplicate_within_window_is_not_stored(#[case] s: Backend) {
     create(&*s, "g1");
     let t = T0 + 1000;
     assert_eq!(
-        s.import_messages("g1", &[msg(t, 42)], WINDOW).unwrap(),
+        s.import_messages("g1", &[msg(t, 42)], RULE).unwrap(),
         vec![stored(1, t)]
     );
     // Both edges of the window, and inside it, report the original.
     for other in [t, t + WINDOW, t - WINDOW, t + 1] {
-        let out = s.import_messages("g1", &[msg(other, 42)], WINDOW).unwrap();
+        let out = s.import_messages("g1", &[msg(other, 42)], RULE).unwrap();
         assert_eq!(out, vec![duplicate_of(1, t)], "send_time {other}");
     }
     assert_eq!(history_seqs(&*s, "g1"), vec![1]);
@@ -440,7 +448,7 @@ fn duplicate_within_window_is_not_stored(#[case] s: Backend) {
     );
     // The next stored message takes the next seq: duplicates leave no gap.
     assert_eq!(
-        s.import_messages("g1", &[msg(t, 43)], WINDOW).unwrap(),
+        s.import_messages("g1", &[msg(t, 43)], RULE).unwrap(),
         vec![stored(2, t)]
     );
 }
@@ -451,12 +459,12 @@ fn duplicate_within_window_is_not_stored(#[case] s: Backend) {
 fn same_random_just_outside_window_is_stored(#[case] s: Backend) {
     create(&*s, "g1");
     let t = T0 + 1000;
-    s.import_messages("g1", &[msg(t, 42)], WINDOW).unwrap();
+    s.import_messages("g1", &[msg(t, 42)], RULE).unwrap();
     let out = s
         .import_messages(
             "g1",
             &[msg(t + WINDOW + 1, 42), msg(t - WINDOW - 1, 42)],
-            WINDOW,
+            RULE,
         )
         .unwrap();
     assert_eq!(
@@ -472,15 +480,172 @@ fn same_random_just_outside_window_is_stored(#[case] s: Backend) {
 fn window_is_the_callers(#[case] s: Backend) {
     create(&*s, "g1");
     let t = T0 + 1000;
-    s.import_messages("g1", &[msg(t, 42)], 0).unwrap();
-    // Window 0: only the very same second is a duplicate.
+    s.import_messages("g1", &[msg(t, 42)], RULE).unwrap();
+    // A window of 1 second: one second apart is a duplicate, two seconds apart is not.
     let out = s
-        .import_messages("g1", &[msg(t, 42), msg(t + 1, 42)], 0)
+        .import_messages(
+            "g1",
+            &[msg(t + 1, 42), msg(t - 2, 42)],
+            DedupRule::send_time(1),
+        )
         .unwrap();
-    assert_eq!(out, vec![duplicate_of(1, t), stored(2, t + 1)]);
-    // A negative window never matches.
-    let out = s.import_messages("g1", &[msg(t, 42)], -1).unwrap();
-    assert_eq!(out, vec![stored(3, t)]);
+    assert_eq!(out, vec![duplicate_of(1, t), stored(2, t - 2)]);
+}
+
+/// A window of 0 (or less), on either clock, turns duplicate detection off: even the same
+/// supplied random with the same send time, in one call or across calls, is stored again.
+#[rstest]
+#[case::memory(memory())]
+#[case::sqlite(sqlite())]
+fn window_0_detects_no_duplicates(#[case] s: Backend) {
+    create(&*s, "g1");
+    let t = T0 + 1000;
+    let off = [
+        DedupRule::send_time(0),
+        DedupRule::OFF,
+        DedupRule::send_time(-1),
+        DedupRule::wall(0, 0),
+        DedupRule::wall(i64::MIN, 0),
+    ];
+    let out = s
+        .import_messages("g1", &[msg(t, 42), msg(t, 42)], off[0])
+        .unwrap();
+    assert_eq!(out, vec![stored(1, t), stored(2, t)]);
+    for (i, rule) in off.into_iter().enumerate() {
+        assert_eq!(
+            s.find_duplicates("g1", &[Some((42, t))], rule).unwrap(),
+            vec![false],
+            "{rule:?}"
+        );
+        let snap = s.import_snapshot("g1", &[Some((42, t))], rule).unwrap();
+        assert_eq!(snap.unwrap().duplicates, vec![false], "{rule:?}");
+        let seq = i as u64 + 3;
+        let out = s.import_messages("g1", &[msg(t, 42)], rule).unwrap();
+        assert_eq!(out, vec![stored(seq, t)], "{rule:?}");
+    }
+    assert_eq!(history_seqs(&*s, "g1"), (1..=7).rev().collect::<Vec<_>>());
+    // With a window the same message is a duplicate of the first of them.
+    assert_eq!(
+        s.import_messages("g1", &[msg(t, 42)], RULE).unwrap(),
+        vec![duplicate_of(1, t)]
+    );
+}
+
+/// On the wall clock, a message re-sent with a send time far outside the window is a duplicate
+/// when the original was imported at most the window before `now`, and is not once `now` has
+/// moved past it. The original's import time counts, not a dropped duplicate's.
+#[rstest]
+#[case::memory(memory())]
+#[case::sqlite(sqlite())]
+fn wall_clock_measures_import_time(#[case] s: Backend) {
+    create(&*s, "g1");
+    let t = T0 + 1000;
+    let now = T0 + 50_000;
+    let far = t + 100 * WINDOW;
+    assert_eq!(
+        s.import_messages("g1", &[msg(t, 42)], DedupRule::wall(WINDOW, now))
+            .unwrap(),
+        vec![stored(1, t)]
+    );
+    for later in [now, now + 1, now + WINDOW - 1, now + WINDOW] {
+        let rule = DedupRule::wall(WINDOW, later);
+        assert_eq!(
+            s.find_duplicates("g1", &[Some((42, far)), Some((43, t))], rule)
+                .unwrap(),
+            vec![true, false],
+            "now {later}"
+        );
+        let out = s.import_messages("g1", &[msg(far, 42)], rule).unwrap();
+        assert_eq!(out, vec![duplicate_of(1, t)], "now {later}");
+    }
+    // Past the window: new, even with the original's own send time.
+    let past = DedupRule::wall(WINDOW, now + WINDOW + 1);
+    assert_eq!(
+        s.find_duplicates("g1", &[Some((42, t))], past).unwrap(),
+        vec![false]
+    );
+    assert_eq!(
+        s.import_messages("g1", &[msg(t, 42)], past).unwrap(),
+        vec![stored(2, t)]
+    );
+    // That one was imported now: it is the original for the next window.
+    let out = s
+        .import_messages(
+            "g1",
+            &[msg(far, 42)],
+            DedupRule::wall(WINDOW, now + 2 * WINDOW),
+        )
+        .unwrap();
+    assert_eq!(out, vec![duplicate_of(2, t)]);
+    assert_eq!(history_seqs(&*s, "g1"), vec![2, 1]);
+}
+
+/// On the wall clock, earlier messages of the same call count as imported at `now`: a repeated
+/// supplied random is a duplicate whatever its send time.
+#[rstest]
+#[case::memory(memory())]
+#[case::sqlite(sqlite())]
+fn wall_clock_within_one_call(#[case] s: Backend) {
+    create(&*s, "g1");
+    create(&*s, "g2");
+    let t = T0 + 10_000;
+    let messages = [msg(t, 7), msg(t + 1000, 7), msg(t - 5000, 8), msg(t, 8)];
+    let out = s
+        .import_messages("g1", &messages, DedupRule::wall(WINDOW, T0 + 90_000))
+        .unwrap();
+    assert_eq!(
+        out,
+        vec![
+            stored(1, t),
+            duplicate_of(1, t),
+            stored(2, t - 5000),
+            duplicate_of(2, t - 5000)
+        ]
+    );
+    // The same call on the send-time clock stores all four.
+    let out = s.import_messages("g2", &messages, RULE).unwrap();
+    assert_eq!(seqs(&out), vec![1, 2, 3, 4]);
+    assert!(out.iter().all(|o| !o.duplicate));
+}
+
+/// Every stored message records its import time, whatever the rule of the call that stored it,
+/// so switching the reading to the wall clock at run time finds messages stored under the
+/// send-time reading (or with detection off).
+#[rstest]
+#[case::memory(memory())]
+#[case::sqlite(sqlite())]
+fn imported_at_survives_a_switch_of_clock(#[case] s: Backend) {
+    create(&*s, "g1");
+    let t = T0 + 1000;
+    let now = T0 + 50_000;
+    let send_time_rule = DedupRule {
+        now,
+        ..DedupRule::send_time(WINDOW)
+    };
+    let off_rule = DedupRule {
+        now,
+        ..DedupRule::OFF
+    };
+    s.import_messages("g1", &[msg(t, 42)], send_time_rule)
+        .unwrap();
+    s.import_messages("g1", &[msg(t, 43)], off_rule).unwrap();
+    let wall = DedupRule::wall(WINDOW, now + 10);
+    let far = t + 100 * WINDOW;
+    assert_eq!(
+        s.find_duplicates("g1", &[Some((42, far)), Some((43, far))], wall)
+            .unwrap(),
+        vec![true, true]
+    );
+    let out = s
+        .import_messages("g1", &[msg(far, 42), msg(far, 43)], wall)
+        .unwrap();
+    assert_eq!(out, vec![duplicate_of(1, t), duplicate_of(2, t)]);
+    // And back: the send-time reading ignores import times.
+    assert_eq!(
+        s.find_duplicates("g1", &[Some((42, far))], send_time_rule)
+            .unwrap(),
+        vec![false]
+    );
 }
 
 #[rstest]
@@ -503,7 +668,7 @@ fn generated_randoms_never_dedup(#[case] s: Backend) {
                 // Supplied again: a duplicate of the supplied one only.
                 msg(t, 7),
             ],
-            WINDOW,
+            RULE,
         )
         .unwrap();
     assert_eq!(
@@ -536,7 +701,7 @@ fn duplicates_within_one_call(#[case] s: Backend) {
                 msg(t + 4, 8),
                 msg(t + 4, 8),
             ],
-            WINDOW,
+            RULE,
         )
         .unwrap();
     assert_eq!(
@@ -564,7 +729,7 @@ fn a_duplicate_is_never_an_original(#[case] s: Backend) {
         .import_messages(
             "g1",
             &[msg(t, 9), msg(t + WINDOW, 9), msg(t + 2 * WINDOW, 9)],
-            WINDOW,
+            RULE,
         )
         .unwrap();
     // The second is a duplicate of the first and was not stored, so the third (outside the
@@ -581,11 +746,11 @@ fn a_duplicate_is_never_an_original(#[case] s: Backend) {
 fn several_originals_report_the_earliest(#[case] s: Backend) {
     create(&*s, "g1");
     let t = T0 + 1000;
-    s.import_messages("g1", &[msg(t, 9), msg(t + WINDOW + 1, 9)], WINDOW)
+    s.import_messages("g1", &[msg(t, 9), msg(t + WINDOW + 1, 9)], RULE)
         .unwrap();
     // Within the window of both stored messages: the one with the lower seq is reported.
     let out = s
-        .import_messages("g1", &[msg(t + WINDOW / 2, 9)], WINDOW)
+        .import_messages("g1", &[msg(t + WINDOW / 2, 9)], RULE)
         .unwrap();
     assert_eq!(out, vec![duplicate_of(1, t)]);
 }
@@ -596,15 +761,15 @@ fn several_originals_report_the_earliest(#[case] s: Backend) {
 #[case::sqlite(sqlite())]
 fn import_snapshot_is_group_and_duplicates_in_one_read(#[case] s: Backend) {
     assert_eq!(
-        s.import_snapshot("g1", &[Some((42, T0))], WINDOW).unwrap(),
+        s.import_snapshot("g1", &[Some((42, T0))], RULE).unwrap(),
         None
     );
     create(&*s, "g1");
     let t = T0 + 1000;
-    let empty = s.import_snapshot("g1", &[None], WINDOW).unwrap().unwrap();
+    let empty = s.import_snapshot("g1", &[None], RULE).unwrap().unwrap();
     assert_eq!(empty.group.last_msg_time, None);
     assert!(empty.duplicates.is_empty(), "no candidate has a Random");
-    s.import_messages("g1", &[msg(t, 42), msg(t + 5, 43)], WINDOW)
+    s.import_messages("g1", &[msg(t, 42), msg(t + 5, 43)], RULE)
         .unwrap();
     let candidates = [
         Some((42, t + WINDOW)),
@@ -613,17 +778,14 @@ fn import_snapshot_is_group_and_duplicates_in_one_read(#[case] s: Backend) {
         Some((43, t)),
         Some((44, t)),
     ];
-    let snap = s
-        .import_snapshot("g1", &candidates, WINDOW)
-        .unwrap()
-        .unwrap();
+    let snap = s.import_snapshot("g1", &candidates, RULE).unwrap().unwrap();
     let group = s.group("g1").unwrap().unwrap();
     assert_eq!(snap.group.group_type, group.group_type);
     assert_eq!(snap.group.create_time, group.create_time);
     assert_eq!(snap.group.last_msg_time, Some(t + 5));
     assert_eq!(
         snap.duplicates,
-        s.find_duplicates("g1", &candidates, WINDOW).unwrap()
+        s.find_duplicates("g1", &candidates, RULE).unwrap()
     );
     assert_eq!(snap.duplicates, vec![true, false, false, true, false]);
 }
@@ -634,7 +796,7 @@ fn import_snapshot_is_group_and_duplicates_in_one_read(#[case] s: Backend) {
 fn find_duplicates_applies_the_import_rule_read_only(#[case] s: Backend) {
     create(&*s, "g1");
     let t = T0 + 1000;
-    s.import_messages("g1", &[msg(t, 42), generated(t, 43)], WINDOW)
+    s.import_messages("g1", &[msg(t, 42), generated(t, 43)], RULE)
         .unwrap();
     s.set_unread("g1", "alice", 1).unwrap();
     let before = (s.group("g1").unwrap(), s.members("g1").unwrap());
@@ -647,14 +809,15 @@ fn find_duplicates_applies_the_import_rule_read_only(#[case] s: Backend) {
         Some((44, t)),              // unknown random
         Some((44, t)),              // repeated among the candidates: only stored messages count
     ];
-    let found = s.find_duplicates("g1", &candidates, WINDOW).unwrap();
+    let found = s.find_duplicates("g1", &candidates, RULE).unwrap();
     assert_eq!(found, vec![true, true, false, false, false, false, false]);
     assert_eq!(
-        s.find_duplicates("g1", &[], WINDOW).unwrap(),
+        s.find_duplicates("g1", &[], RULE).unwrap(),
         Vec::<bool>::new()
     );
     assert_eq!(
-        s.find_duplicates("g1", &[Some((42, t))], -1).unwrap(),
+        s.find_duplicates("g1", &[Some((42, t))], DedupRule::send_time(-1))
+            .unwrap(),
         vec![false]
     );
     // Read-only: nothing stored, no seq consumed, unread counts kept.
@@ -668,7 +831,7 @@ fn find_duplicates_applies_the_import_rule_read_only(#[case] s: Backend) {
                 msg(t + WINDOW + 1, 42),
                 generated(t, 43),
             ],
-            WINDOW,
+            RULE,
         )
         .unwrap();
     assert_eq!(
@@ -685,7 +848,7 @@ fn find_duplicates_applies_the_import_rule_read_only(#[case] s: Backend) {
 #[case::sqlite(sqlite())]
 fn import_resets_every_unread_count(#[case] s: Backend) {
     create(&*s, "g1");
-    s.import_messages("g1", &batch(1, 10), WINDOW).unwrap();
+    s.import_messages("g1", &batch(1, 10), RULE).unwrap();
     let set_all = |n: i64| {
         for account in ["owner", "alice", "bob"] {
             assert_eq!(s.set_unread("g1", account, n).unwrap(), Some(n as u64));
@@ -694,18 +857,18 @@ fn import_resets_every_unread_count(#[case] s: Backend) {
     let zeros = vec![("owner".into(), 0), ("alice".into(), 0), ("bob".into(), 0)];
 
     set_all(4);
-    s.import_messages("g1", &batch(100, 1), WINDOW).unwrap();
+    s.import_messages("g1", &batch(100, 1), RULE).unwrap();
     assert_eq!(unread_counts(&*s, "g1"), zeros);
 
     // An empty import still resets, and stores nothing.
     set_all(3);
-    assert_eq!(s.import_messages("g1", &[], WINDOW).unwrap(), vec![]);
+    assert_eq!(s.import_messages("g1", &[], RULE).unwrap(), vec![]);
     assert_eq!(unread_counts(&*s, "g1"), zeros);
     assert_eq!(next_seq(&*s, "g1"), 12);
 
     // So does an import whose messages are all duplicates.
     set_all(2);
-    let out = s.import_messages("g1", &batch(100, 1), WINDOW).unwrap();
+    let out = s.import_messages("g1", &batch(100, 1), RULE).unwrap();
     assert!(out[0].duplicate);
     assert_eq!(unread_counts(&*s, "g1"), zeros);
 }
@@ -715,7 +878,7 @@ fn import_resets_every_unread_count(#[case] s: Backend) {
 #[case::sqlite(sqlite())]
 fn import_members_clamps_unread(#[case] s: Backend) {
     create(&*s, "g1");
-    s.import_messages("g1", &batch(1, 5), WINDOW).unwrap();
+    s.import_messages("g1", &batch(1, 5), RULE).unwrap();
     let out = s
         .import_members(
             "g1",
@@ -752,7 +915,7 @@ fn import_members_clamps_unread(#[case] s: Backend) {
 #[case::sqlite(sqlite())]
 fn already_member_changes_nothing(#[case] s: Backend) {
     create(&*s, "g1");
-    s.import_messages("g1", &batch(1, 5), WINDOW).unwrap();
+    s.import_messages("g1", &batch(1, 5), RULE).unwrap();
     s.set_unread("g1", "alice", 2).unwrap();
     let before = s.members("g1").unwrap();
     let out = s
@@ -797,7 +960,7 @@ fn set_unread_clamps_and_ignores_non_members(#[case] s: Backend) {
     create(&*s, "g1");
     // No messages yet: everything clamps to 0.
     assert_eq!(s.set_unread("g1", "alice", 3).unwrap(), Some(0));
-    s.import_messages("g1", &batch(1, 6), WINDOW).unwrap();
+    s.import_messages("g1", &batch(1, 6), RULE).unwrap();
     for (requested, expected) in [
         (-1, 0),
         (0, 0),
@@ -868,8 +1031,8 @@ fn members_ordered_by_join_time_then_account(#[case] s: Backend) {
 #[case::sqlite(sqlite())]
 fn history_pages_newest_first(#[case] s: Backend) {
     create(&*s, "g1");
-    s.import_messages("g1", &batch(1, 20), WINDOW).unwrap();
-    s.import_messages("g1", &batch(21, 5), WINDOW).unwrap();
+    s.import_messages("g1", &batch(1, 20), RULE).unwrap();
+    s.import_messages("g1", &batch(21, 5), RULE).unwrap();
     let page = |max_seq, limit| -> Vec<u64> {
         s.history("g1", max_seq, limit)
             .unwrap()
@@ -917,7 +1080,7 @@ fn history_returns_messages_byte_exact(#[case] s: Backend) {
             cloud_custom_data: (i % 2 == 1).then(|| format!("custom \"{i}\" 数据")),
         })
         .collect();
-    s.import_messages("g1", &messages, WINDOW).unwrap();
+    s.import_messages("g1", &messages, RULE).unwrap();
     let expected: Vec<StoredMessage> = messages
         .iter()
         .enumerate()
@@ -934,6 +1097,157 @@ fn history_returns_messages_byte_exact(#[case] s: Backend) {
     assert_eq!(s.history("g1", None, 20).unwrap(), expected);
 }
 
+#[rstest]
+#[case::memory(memory())]
+#[case::sqlite(sqlite())]
+fn messages_after_pages_oldest_first(#[case] s: Backend) {
+    create(&*s, "g1");
+    create(&*s, "other");
+    s.import_messages("g1", &batch(1, 20), RULE).unwrap();
+    s.import_messages("other", &batch(1, 3), RULE).unwrap();
+    s.import_messages("g1", &batch(21, 5), RULE).unwrap();
+    let page = |after_seq, limit| -> Vec<u64> {
+        s.messages_after("g1", after_seq, limit)
+            .unwrap()
+            .iter()
+            .map(|m| m.msg_seq)
+            .collect()
+    };
+    assert_eq!(page(0, 10), (1..=10).collect::<Vec<_>>());
+    assert_eq!(page(10, 10), (11..=20).collect::<Vec<_>>());
+    assert_eq!(page(20, 10), vec![21, 22, 23, 24, 25]);
+    assert_eq!(page(25, 10), Vec::<u64>::new());
+    assert_eq!(page(3, 2), vec![4, 5]);
+    assert_eq!(page(0, 0), Vec::<u64>::new());
+    assert_eq!(page(u64::MAX, 10), Vec::<u64>::new());
+    // Walking page by page covers every message once, in order.
+    let mut walked = Vec::new();
+    loop {
+        let next = page(walked.last().copied().unwrap_or(0), 7);
+        if next.is_empty() {
+            break;
+        }
+        walked.extend(next);
+    }
+    assert_eq!(walked, (1..=25).collect::<Vec<_>>());
+    // The messages are the stored ones, exactly as history returns them.
+    let mut all = s.messages_after("g1", 0, usize::MAX).unwrap();
+    all.reverse();
+    assert_eq!(all, s.history("g1", None, usize::MAX).unwrap());
+    // A group without messages has none; a missing group is not found.
+    create(&*s, "empty");
+    assert_eq!(s.messages_after("empty", 0, 20).unwrap(), vec![]);
+    assert_not_found(s.messages_after("nope", 0, 20));
+}
+
+/// A duplicate stores nothing, so it leaves no gap in the walk.
+#[rstest]
+#[case::memory(memory())]
+#[case::sqlite(sqlite())]
+fn messages_after_skips_nothing_for_duplicates(#[case] s: Backend) {
+    create(&*s, "g1");
+    let t = T0 + 1000;
+    s.import_messages("g1", &[msg(t, 1), msg(t, 1), msg(t, 2)], RULE)
+        .unwrap();
+    let got: Vec<(u64, u32)> = s
+        .messages_after("g1", 0, 10)
+        .unwrap()
+        .iter()
+        .map(|m| (m.msg_seq, m.random))
+        .collect();
+    assert_eq!(got, vec![(1, 1), (2, 2)]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Group listing, reset, kind
+
+#[rstest]
+#[case::memory(memory())]
+#[case::sqlite(sqlite())]
+fn group_ids_page_ascending(#[case] s: Backend) {
+    assert_eq!(s.group_ids(None, 10).unwrap(), Vec::<String>::new());
+    for id in ["b", "a", "@TGS#2", "c", "aa", "é", "B"] {
+        create(&*s, id);
+    }
+    let ids = |after: Option<&str>, limit| s.group_ids(after, limit).unwrap();
+    // IDs compare bytewise (upper case before lower case, ASCII before other UTF-8).
+    let all = ["@TGS#2", "B", "a", "aa", "b", "c", "é"];
+    assert_eq!(ids(None, usize::MAX), all);
+    assert_eq!(ids(None, 2), ["@TGS#2", "B"]);
+    assert_eq!(ids(Some("a"), 2), ["aa", "b"]);
+    // `after` need not be an existing ID.
+    assert_eq!(ids(Some("ab"), 10), ["b", "c", "é"]);
+    assert_eq!(ids(Some(""), 1), ["@TGS#2"]);
+    assert_eq!(ids(Some("zzz"), 10), ["é"]);
+    assert_eq!(ids(Some("é"), 10), Vec::<String>::new());
+    assert_eq!(ids(None, 0), Vec::<String>::new());
+    // Walking page by page covers every group once, in order.
+    for limit in [1, 2, 3, 7, 100] {
+        let mut walked: Vec<String> = Vec::new();
+        loop {
+            let next = ids(walked.last().map(String::as_str), limit);
+            assert!(next.len() <= limit);
+            if next.is_empty() {
+                break;
+            }
+            walked.extend(next);
+        }
+        assert_eq!(walked, all, "limit {limit}");
+    }
+    // A dismissed group is no longer listed.
+    s.destroy_group("aa").unwrap();
+    assert_eq!(ids(Some("a"), 2), ["b", "c"]);
+}
+
+#[rstest]
+#[case::memory(memory())]
+#[case::sqlite(sqlite())]
+fn reset_removes_everything(#[case] s: Backend) {
+    assert_eq!(s.reset().unwrap(), 0);
+    for id in ["g1", "g2", "g3"] {
+        create(&*s, id);
+    }
+    s.import_messages("g1", &batch(1, 5), RULE).unwrap();
+    s.import_messages("g2", &batch(1, 2), DedupRule::wall(WINDOW, T0))
+        .unwrap();
+    s.import_members("g3", &[member("carol", Role::Member, T0, None)])
+        .unwrap();
+    assert_eq!(s.reset().unwrap(), 3);
+    assert_eq!(s.group_ids(None, usize::MAX).unwrap(), Vec::<String>::new());
+    for id in ["g1", "g2", "g3"] {
+        assert_missing_everywhere(&*s, id);
+    }
+    assert_eq!(s.reset().unwrap(), 0);
+    // The IDs are free again, with fresh sequences, members and no duplicate state on either clock.
+    create(&*s, "g1");
+    create(&*s, "g2");
+    let g1 = s.group("g1").unwrap().unwrap();
+    assert_eq!(
+        (
+            g1.next_msg_seq,
+            g1.msg_count,
+            g1.member_num,
+            g1.last_msg_time
+        ),
+        (1, 0, 3, None)
+    );
+    assert_eq!(s.members("g1").unwrap().len(), 3);
+    let out = s.import_messages("g1", &batch(1, 2), RULE).unwrap();
+    assert_eq!(out, vec![stored(1, T0 + 10), stored(2, T0 + 11)]);
+    let out = s
+        .import_messages("g2", &batch(1, 2), DedupRule::wall(WINDOW, T0 + 1))
+        .unwrap();
+    assert_eq!(out, vec![stored(1, T0 + 10), stored(2, T0 + 11)]);
+    assert_eq!(s.group_ids(None, 10).unwrap(), ["g1", "g2"]);
+}
+
+#[rstest]
+#[case::memory(memory(), "memory")]
+#[case::sqlite(sqlite(), "sqlite")]
+fn kind_names_the_backend(#[case] s: Backend, #[case] kind: &str) {
+    assert_eq!(s.kind(), kind);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Atomicity and concurrency
 
@@ -941,7 +1255,7 @@ fn history_returns_messages_byte_exact(#[case] s: Backend) {
 #[case::memory(memory())]
 #[case::sqlite(sqlite())]
 fn failed_calls_on_a_missing_group_leave_nothing(#[case] s: Backend) {
-    assert_not_found(s.import_messages("g1", &batch(1, 5), WINDOW));
+    assert_not_found(s.import_messages("g1", &batch(1, 5), RULE));
     assert_not_found(s.import_members("g1", &[member("carol", Role::Member, T0, Some(0))]));
     assert_not_found(s.set_unread("g1", "carol", 0));
     assert_eq!(s.group("g1").unwrap(), None);
@@ -958,7 +1272,7 @@ fn failed_calls_on_a_missing_group_leave_nothing(#[case] s: Backend) {
         .iter()
         .all(|m| m.account != "carol"));
     // The randoms of the failed call are not remembered.
-    let out = s.import_messages("g1", &batch(1, 5), WINDOW).unwrap();
+    let out = s.import_messages("g1", &batch(1, 5), RULE).unwrap();
     assert_eq!(seqs(&out), vec![1, 2, 3, 4, 5]);
     assert!(out.iter().all(|o| !o.duplicate));
 }
@@ -980,7 +1294,7 @@ fn concurrent_imports_get_gapless_unique_seqs(#[case] s: Backend) {
                     // Same send times everywhere, non-overlapping randoms: nothing is a duplicate.
                     let first = (thread * CALLS + call) * PER_CALL;
                     let out = store
-                        .import_messages("g1", &batch(first, PER_CALL), WINDOW)
+                        .import_messages("g1", &batch(first, PER_CALL), RULE)
                         .unwrap();
                     assert!(out.iter().all(|o| !o.duplicate));
                     let call_seqs = seqs(&out);
@@ -1038,12 +1352,8 @@ fn sqlite_state_survives_reopen() {
         let s = SqliteStore::open(&path).unwrap();
         create(&s, "g1");
         create(&s, "g2");
-        s.import_messages(
-            "g1",
-            &[msg(t, 42), generated(t, 43), msg(t + 1, 44)],
-            WINDOW,
-        )
-        .unwrap();
+        s.import_messages("g1", &[msg(t, 42), generated(t, 43), msg(t + 1, 44)], RULE)
+            .unwrap();
         s.import_members("g1", &[member("carol", Role::Member, T0 + 9, Some(2))])
             .unwrap();
         s.set_unread("g1", "alice", 3).unwrap();
@@ -1065,7 +1375,7 @@ fn sqlite_state_survives_reopen() {
         .import_messages(
             "g1",
             &[msg(t + 5, 42), msg(t + 5, 43), msg(t + 6, 45)],
-            WINDOW,
+            RULE,
         )
         .unwrap();
     assert_eq!(
@@ -1094,7 +1404,7 @@ fn sqlite_failure_mid_import_commits_nothing() {
     let path = db_path(&dir);
     let s = SqliteStore::open(&path).unwrap();
     create(&s, "g1");
-    s.import_messages("g1", &batch(1, 3), WINDOW).unwrap();
+    s.import_messages("g1", &batch(1, 3), RULE).unwrap();
     s.set_unread("g1", "alice", 2).unwrap();
     let group = s.group("g1").unwrap().unwrap();
     let members = s.members("g1").unwrap();
@@ -1103,7 +1413,7 @@ fn sqlite_failure_mid_import_commits_nothing() {
     inject_failure(&path, "messages", "body_json", "SECRET-BODY");
     let mut messages = batch(100, 5);
     messages[3].body_json = text_body("SECRET-BODY");
-    let err = s.import_messages("g1", &messages, WINDOW).unwrap_err();
+    let err = s.import_messages("g1", &messages, RULE).unwrap_err();
     let StoreError::Backend(text) = &err else {
         panic!("{err:?}")
     };
@@ -1118,7 +1428,7 @@ fn sqlite_failure_mid_import_commits_nothing() {
     assert_eq!(s.members("g1").unwrap(), members);
     assert_eq!(s.history("g1", None, 20).unwrap(), history);
     // The messages stored before the failure inside the call left no dedup trace either.
-    let out = s.import_messages("g1", &batch(100, 3), WINDOW).unwrap();
+    let out = s.import_messages("g1", &batch(100, 3), RULE).unwrap();
     assert_eq!(seqs(&out), vec![4, 5, 6]);
     assert!(out.iter().all(|o| !o.duplicate));
 }
@@ -1172,11 +1482,11 @@ fn sqlite_failure_on_a_group_destroyed_mid_way_commits_nothing() {
     let path = db_path(&dir);
     let s = SqliteStore::open(&path).unwrap();
     create(&s, "g1");
-    s.import_messages("g1", &batch(1, 2), WINDOW).unwrap();
+    s.import_messages("g1", &batch(1, 2), RULE).unwrap();
     raw(&path)
         .execute("DELETE FROM groups WHERE group_id = 'g1'", [])
         .unwrap();
-    assert_not_found(s.import_messages("g1", &batch(10, 3), WINDOW));
+    assert_not_found(s.import_messages("g1", &batch(10, 3), RULE));
     let conn = raw(&path);
     for table in ["groups", "members", "messages"] {
         let n: i64 = conn
@@ -1184,6 +1494,179 @@ fn sqlite_failure_on_a_group_destroyed_mid_way_commits_nothing() {
             .unwrap();
         assert_eq!(n, 0, "{table}");
     }
+}
+
+#[test]
+fn sqlite_reset_survives_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    {
+        let s = SqliteStore::open(&path).unwrap();
+        create(&s, "g1");
+        create(&s, "g2");
+        s.import_messages("g1", &batch(1, 3), RULE).unwrap();
+        assert_eq!(s.reset().unwrap(), 2);
+    }
+    let conn = raw(&path);
+    for table in ["groups", "members", "messages"] {
+        let n: i64 = conn
+            .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 0, "{table}");
+    }
+    let s = SqliteStore::open(&path).unwrap();
+    assert_eq!(s.group_ids(None, 10).unwrap(), Vec::<String>::new());
+    assert_eq!(s.group("g1").unwrap(), None);
+    create(&s, "g1");
+    let out = s.import_messages("g1", &batch(1, 3), RULE).unwrap();
+    assert_eq!(seqs(&out), vec![1, 2, 3]);
+    assert!(out.iter().all(|o| !o.duplicate));
+}
+
+#[test]
+fn sqlite_import_time_survives_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    let t = T0 + 1000;
+    let now = T0 + 50_000;
+    {
+        let s = SqliteStore::open(&path).unwrap();
+        create(&s, "g1");
+        s.import_messages("g1", &[msg(t, 42)], DedupRule::wall(WINDOW, now))
+            .unwrap();
+    }
+    let s = SqliteStore::open(&path).unwrap();
+    let far = t + 100 * WINDOW;
+    let out = s
+        .import_messages("g1", &[msg(far, 42)], DedupRule::wall(WINDOW, now + WINDOW))
+        .unwrap();
+    assert_eq!(out, vec![duplicate_of(1, t)]);
+    let imported_at: Option<i64> = raw(&path)
+        .query_row(
+            "SELECT imported_at FROM messages WHERE msg_seq = 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(imported_at, Some(now));
+}
+
+/// The schema of version 1 (before `imported_at`), as that build created it.
+const SCHEMA_V1: &str = "
+    CREATE TABLE groups (
+        group_id      TEXT    NOT NULL PRIMARY KEY,
+        type          TEXT    NOT NULL,
+        create_time   INTEGER NOT NULL,
+        profile_json  TEXT    NOT NULL,
+        next_msg_seq  INTEGER NOT NULL CHECK (next_msg_seq >= 1),
+        last_msg_time INTEGER,
+        msg_count     INTEGER NOT NULL CHECK (msg_count >= 0)
+    ) STRICT;
+
+    CREATE TABLE members (
+        group_id  TEXT    NOT NULL REFERENCES groups (group_id) ON DELETE CASCADE,
+        account   TEXT    NOT NULL,
+        role      TEXT    NOT NULL CHECK (role IN ('Owner', 'Admin', 'Member')),
+        join_time INTEGER NOT NULL,
+        unread    INTEGER NOT NULL CHECK (unread >= 0),
+        PRIMARY KEY (group_id, account)
+    ) STRICT, WITHOUT ROWID;
+
+    CREATE INDEX members_by_join ON members (group_id, join_time, account);
+
+    CREATE TABLE messages (
+        group_id          TEXT    NOT NULL REFERENCES groups (group_id) ON DELETE CASCADE,
+        msg_seq           INTEGER NOT NULL CHECK (msg_seq >= 1),
+        from_account      TEXT    NOT NULL,
+        send_time         INTEGER NOT NULL,
+        random            INTEGER NOT NULL CHECK (random BETWEEN 0 AND 4294967295),
+        random_supplied   INTEGER NOT NULL CHECK (random_supplied IN (0, 1)),
+        body_json         TEXT    NOT NULL,
+        cloud_custom_data TEXT,
+        PRIMARY KEY (group_id, msg_seq)
+    ) STRICT;
+
+    CREATE INDEX messages_dedup ON messages (group_id, random, send_time) WHERE random_supplied = 1;
+
+    PRAGMA user_version = 1;
+";
+
+/// A file written by the previous schema version is upgraded on open: its rows are kept, and
+/// having no import time they are never wall-clock duplicates (the send-time reading still
+/// finds them).
+#[test]
+fn sqlite_upgrades_a_version_1_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    let t = T0 + 1000;
+    {
+        let conn = raw(&path);
+        conn.execute_batch(SCHEMA_V1).unwrap();
+        let profile_json = serde_json::to_string(&profile("old")).unwrap();
+        conn.execute(
+            "INSERT INTO groups VALUES ('g1', 'Public', ?1, ?2, 2, ?3, 1)",
+            rusqlite::params![T0, profile_json, t],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO members VALUES ('g1', 'owner', 'Owner', ?1, 0)",
+            [T0],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO messages VALUES ('g1', 1, 'owner', ?1, 42, 1, ?2, NULL)",
+            rusqlite::params![t, text_body("old")],
+        )
+        .unwrap();
+    }
+    let s = SqliteStore::open(&path).unwrap();
+    let version: i64 = raw(&path)
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 2);
+    let g = s.group("g1").unwrap().unwrap();
+    assert_eq!(
+        (g.profile, g.next_msg_seq, g.msg_count),
+        (profile("old"), 2, 1)
+    );
+    let old = s.history("g1", None, 20).unwrap();
+    assert_eq!(old.len(), 1);
+    assert_eq!(
+        (old[0].msg_seq, old[0].send_time, old[0].random),
+        (1, t, 42)
+    );
+    // No import time: not a duplicate on the wall clock, whatever `now` is.
+    for now in [0, t, T0 + 50_000, i64::MAX] {
+        assert_eq!(
+            s.find_duplicates("g1", &[Some((42, t))], DedupRule::wall(WINDOW, now))
+                .unwrap(),
+            vec![false],
+            "now {now}"
+        );
+    }
+    // The send-time reading still finds it.
+    assert_eq!(
+        s.find_duplicates("g1", &[Some((42, t))], RULE).unwrap(),
+        vec![true]
+    );
+    let now = T0 + 50_000;
+    let out = s
+        .import_messages("g1", &[msg(t, 42)], DedupRule::wall(WINDOW, now))
+        .unwrap();
+    assert_eq!(out, vec![stored(2, t)]);
+    // The new row has its import time.
+    let out = s
+        .import_messages("g1", &[msg(t, 42)], DedupRule::wall(WINDOW, now + 1))
+        .unwrap();
+    assert_eq!(out, vec![duplicate_of(2, t)]);
+    let imported_at: Vec<Option<i64>> = raw(&path)
+        .prepare("SELECT imported_at FROM messages ORDER BY msg_seq")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    assert_eq!(imported_at, vec![None, Some(now)]);
 }
 
 /// Each member's `last_send_msg_time` is the newest `send_time` of its own stored messages (a
@@ -1208,10 +1691,10 @@ fn members_carry_their_newest_send_time(#[case] s: Backend) {
             // A duplicate of alice's first message: not stored, so it does not count.
             from("alice", T0 + 50, 1),
         ],
-        WINDOW,
+        RULE,
     )
     .unwrap();
-    s.import_messages("g2", &[from("owner", T0 + 99, 9)], WINDOW)
+    s.import_messages("g2", &[from("owner", T0 + 99, 9)], RULE)
         .unwrap();
     let last: Vec<(String, Option<i64>)> = s
         .members("g1")
