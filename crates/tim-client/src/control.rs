@@ -291,17 +291,16 @@ impl<'a> Control<'a> {
         if resp.status() != StatusCode::OK || is_json {
             // A refusal (the envelope), or something other than the control plane.
             let status = resp.status();
-            let bytes = resp
-                .bytes()
-                .await
-                .map_err(|e| fail(transport(e, true)))?;
-            return Err(match decode::<tim_model::envelope::Empty>(status, &bytes, &usersig) {
-                Ok(_) => fail(ControlFailure::Protocol(format!(
-                    "a success envelope instead of JSON Lines: {}",
-                    redact(&snippet(&bytes), Some(&usersig))
-                ))),
-                Err(failure) => fail(failure),
-            });
+            let bytes = resp.bytes().await.map_err(|e| fail(transport(e, true)))?;
+            return Err(
+                match decode::<tim_model::envelope::Empty>(status, &bytes, &usersig) {
+                    Ok(_) => fail(ControlFailure::Protocol(format!(
+                        "a success envelope instead of JSON Lines: {}",
+                        redact(&snippet(&bytes), Some(&usersig))
+                    ))),
+                    Err(failure) => fail(failure),
+                },
+            );
         }
         let mut summary = DumpSummary::default();
         while let Some(chunk) = resp.chunk().await.map_err(|e| fail(transport(e, true)))? {
@@ -432,9 +431,7 @@ impl<'a> Control<'a> {
         extra: &[(&str, &str)],
         body: Option<(HeaderValue, reqwest::Body)>,
     ) -> Result<T, Error> {
-        let (resp, usersig) = self
-            .send(method.clone(), route, extra, body, None)
-            .await?;
+        let (resp, usersig) = self.send(method.clone(), route, extra, body, None).await?;
         self.read(method, route, resp, &usersig).await
     }
 
@@ -598,7 +595,11 @@ mod tests {
             Err(ControlFailure::HttpStatus { status: 502, ref snippet }) if !snippet.contains("eJxA")
         ));
         assert!(matches!(
-            decode::<Health>(StatusCode::OK, br#"{"ActionStatus":"OK","ErrorCode":0}"#, "s"),
+            decode::<Health>(
+                StatusCode::OK,
+                br#"{"ActionStatus":"OK","ErrorCode":0}"#,
+                "s"
+            ),
             Err(ControlFailure::Decode { .. })
         ));
     }
@@ -618,7 +619,10 @@ mod tests {
         assert_eq!(e.code(), Some(ErrorCode(10004)));
         assert!(!e.maybe_applied());
         let text = e.to_string();
-        assert!(text.starts_with("PATCH /_tim/faults: error 10004"), "{text}");
+        assert!(
+            text.starts_with("PATCH /_tim/faults: error 10004"),
+            "{text}"
+        );
         assert!(std::error::Error::source(&e).is_none());
     }
 }

@@ -1,15 +1,74 @@
-//! `tim-server`: the reference server binary. See `tim_server::config::Args` for flags.
+//! `tim-server`: the reference server binary. See `tim_server::config::Args` for flags, and
+//! `tim-server control --help` for the control-plane client (`control_cli`).
+
+mod control_cli;
 
 use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
 
-use clap::Parser;
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use tim_server::config::{Args, DataLocation, ServerConfig};
 use tracing_subscriber::EnvFilter;
+
+/// The command line: the server's flags, or a subcommand.
+#[derive(Debug, Parser)]
+#[command(
+    name = "tim-server",
+    version,
+    about = "Reference server for Tencent Cloud IM's import_group_msg API family"
+)]
+struct Cli {
+    /// The server's flags (when no subcommand is given).
+    #[command(flatten)]
+    server: Args,
+    /// A subcommand instead of running the server.
+    #[command(subcommand)]
+    command: Option<Sub>,
+}
+
+/// Subcommands of `tim-server`.
+#[derive(Debug, Subcommand)]
+enum Sub {
+    /// Control a running server: reset, state dump and load, limits, faults, request journal.
+    ///
+    /// Calls the control plane (/_tim/…) of a running reference server as the app's admin.
+    /// Output is pretty JSON on stdout (a state dump: JSON Lines). Exit status: 0 on success, 1
+    /// when the server refused the call, 2 when it cannot be reached or the usage is wrong.
+    Control(control_cli::ControlArgs),
+}
 
 /// How long a stopping server waits for open connections to finish their requests.
 const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
 
-fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<ExitCode> {
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    match cli.command {
+        Some(Sub::Control(args)) => {
+            let command = Cli::command();
+            let server_flags: Vec<String> = command
+                .get_arguments()
+                .filter(|a| {
+                    matches.value_source(a.get_id().as_str()) == Some(ValueSource::CommandLine)
+                })
+                .map(|a| format!("--{}", a.get_long().unwrap_or(a.get_id().as_str())))
+                .collect();
+            if !server_flags.is_empty() {
+                eprintln!(
+                    "error: server flags ({}) do not go with `control`; put control options after it, e.g. `tim-server control --url URL health`",
+                    server_flags.join(", ")
+                );
+                return Ok(ExitCode::from(2));
+            }
+            Ok(control_cli::run(args))
+        }
+        None => serve(cli.server).map(|()| ExitCode::SUCCESS),
+    }
+}
+
+/// Runs the server until SIGINT or SIGTERM.
+fn serve(args: Args) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_env("TIM_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
@@ -18,7 +77,7 @@ fn main() -> anyhow::Result<()> {
         // Colour codes only for a terminal: log files and pipes get plain text.
         .with_ansi(std::io::stderr().is_terminal())
         .init();
-    let config = ServerConfig::resolve(Args::parse())?;
+    let config = ServerConfig::resolve(args)?;
     if !config.dev_defaults.is_empty() {
         tracing::warn!(
             settings = ?config.dev_defaults,

@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod concurrency;
+mod control;
 mod crash;
 mod gateway;
 mod groups;

@@ -37,6 +37,8 @@ pub struct Opts {
     pub rate_limit: Option<u32>,
     /// Restricted words.
     pub restricted_words: Vec<String>,
+    /// Whether the control plane is served.
+    pub control: bool,
 }
 
 impl Default for Opts {
@@ -46,6 +48,7 @@ impl Default for Opts {
             backend: Backend::Memory,
             rate_limit: None,
             restricted_words: vec!["forbidden".into()],
+            control: true,
         }
     }
 }
@@ -83,6 +86,8 @@ pub fn config(opts: &Opts) -> ServerConfig {
         durability: Default::default(),
         limits,
         restricted_words: opts.restricted_words.clone(),
+        seed: None,
+        control: opts.control,
         dev_defaults: Vec::new(),
         #[cfg(feature = "mutants")]
         variant: None,
@@ -111,7 +116,7 @@ impl TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let task = tokio::spawn(async move {
-            axum::serve(listener, router).await.unwrap();
+            tim_server::serve_router(listener, router, std::future::pending()).await;
         });
         TestServer {
             addr,
