@@ -74,7 +74,7 @@ pub enum DedupClock {
     /// within the window (our default: the imported history's clock).
     #[default]
     SendTime,
-    /// The server's wall clock: a message is a duplicate of one stored less than the window ago.
+    /// The server's wall clock: a message is a duplicate of one stored at most the window ago.
     Wall,
 }
 

@@ -237,7 +237,12 @@ async fn the_journal_lists_calls_newest_first_without_the_usersig() {
         .unwrap();
     import_group(&client, "j-1", GroupType::Public).await;
     let req = ImportGroupMsgRequest::new("j-1", vec![msg(0), msg(1)]);
-    assert!(client.import_group_msg(&req).await.unwrap().envelope.is_ok());
+    assert!(client
+        .import_group_msg(&req)
+        .await
+        .unwrap()
+        .envelope
+        .is_ok());
     let control = client.control();
     let journal = control.requests(10).await.unwrap();
     let api_calls: Vec<_> = journal
@@ -313,7 +318,11 @@ async fn a_state_dump_loads_into_a_fresh_server_and_dumps_the_same() {
 
     let target = server().await;
     let target_client = builder(&target.url(), Edition::Seed).build().unwrap();
-    let report = target_client.control().load_state(dump.clone()).await.unwrap();
+    let report = target_client
+        .control()
+        .load_state(dump.clone())
+        .await
+        .unwrap();
     assert_eq!(
         (report.groups, report.members, report.messages),
         (2, 2, 28),
@@ -337,11 +346,7 @@ async fn a_state_dump_loads_into_a_fresh_server_and_dumps_the_same() {
     std::fs::write(&path, &dump).unwrap();
     let third = server().await;
     let third_client = builder(&third.url(), Edition::Seed).build().unwrap();
-    let report = third_client
-        .control()
-        .load_state_file(&path)
-        .await
-        .unwrap();
+    let report = third_client.control().load_state_file(&path).await.unwrap();
     assert_eq!(report.messages, 28);
     let err = third_client
         .control()

@@ -56,10 +56,9 @@ pub fn dump(
 ) -> Result<(), DumpError> {
     let mut out = Vec::with_capacity(CHUNK + 1024);
     let mut flush = |out: &mut Vec<u8>, force: bool| -> Result<(), DumpError> {
-        if (force && !out.is_empty()) || out.len() >= CHUNK {
-            if !send(std::mem::replace(out, Vec::with_capacity(CHUNK + 1024))) {
-                return Err(DumpError::Closed);
-            }
+        let due = (force && !out.is_empty()) || out.len() >= CHUNK;
+        if due && !send(std::mem::replace(out, Vec::with_capacity(CHUNK + 1024))) {
+            return Err(DumpError::Closed);
         }
         Ok(())
     };
