@@ -36,27 +36,23 @@ const EXIT_UNREACHABLE_OR_USAGE: u8 = 2;
 
 /// `tim-server control`: where the server is and who calls.
 #[derive(Debug, Args)]
-#[command(
-    about = "Control a running reference server: reset, state dump and load, limits, faults, request journal",
-    long_about = "Control a running reference server through its control plane (/_tim/…): reset, \
-                  state dump and load, limits and readings at run time, fault injection, the \
-                  request journal.\n\nOutput is pretty JSON on stdout (a state dump: JSON Lines). \
-                  Exit status: 0 on success, 1 when the server refused the call, 2 when it cannot \
-                  be reached or the usage is wrong."
-)]
 pub struct ControlArgs {
+    // The ids differ from the server's flags (`sdkappid`, `secret_key`): clap copies the values
+    // of global arguments up to the parent command, where they would pass for server flags.
     /// Base URL of the running server.
-    #[arg(long, env = "TIM_URL", default_value = DEFAULT_URL, global = true)]
+    #[arg(id = "control_url", long = "url", value_name = "URL", env = "TIM_URL", default_value = DEFAULT_URL, global = true)]
     pub url: String,
     /// SDKAppID of the server's app.
-    #[arg(long, env = "TIM_SDKAPPID", default_value_t = DEV_SDKAPPID, global = true)]
+    #[arg(id = "control_sdkappid", long = "sdkappid", value_name = "SDKAPPID", env = "TIM_SDKAPPID", default_value_t = DEV_SDKAPPID, global = true)]
     pub sdkappid: u64,
     /// Admin identifier to call as (one of the server's `--admin` accounts).
-    #[arg(long, env = "TIM_IDENTIFIER", default_value = DEV_ADMIN, global = true)]
+    #[arg(id = "control_identifier", long = "identifier", value_name = "IDENTIFIER", env = "TIM_IDENTIFIER", default_value = DEV_ADMIN, global = true)]
     pub identifier: String,
     /// Secret key of the app, to sign the UserSig (default: the development key).
     #[arg(
-        long,
+        id = "control_secret_key",
+        long = "secret-key",
+        value_name = "SECRET_KEY",
         env = "TIM_SECRET_KEY",
         default_value = DEV_SECRET_KEY,
         hide_default_value = true,
@@ -196,11 +192,11 @@ pub fn run(args: ControlArgs) -> ExitCode {
 
 /// Prints `e` and what to do; returns the exit status it implies.
 fn report(e: &anyhow::Error, url: &str) -> ExitCode {
-    let control = e.chain().find_map(|c| match c.downcast_ref::<Error>() {
-        Some(Error::Control(ce)) => Some(ce),
-        _ => c.downcast_ref::<ControlError>(),
-    });
-    let Some(ce) = control else {
+    if stdout_closed(e) {
+        // The reader of our output went away (`… | head`): nothing more to say to anyone.
+        return ExitCode::SUCCESS;
+    }
+    let Some(ce) = control_error(e) else {
         eprintln!("error: {e:#}");
         return ExitCode::from(EXIT_UNREACHABLE_OR_USAGE);
     };
@@ -236,6 +232,29 @@ fn report(e: &anyhow::Error, url: &str) -> ExitCode {
             ExitCode::from(EXIT_UNREACHABLE_OR_USAGE)
         }
     }
+}
+
+/// The control error in `e`'s chain, if any.
+fn control_error(e: &anyhow::Error) -> Option<&ControlError> {
+    e.chain().find_map(|c| match c.downcast_ref::<Error>() {
+        Some(Error::Control(ce)) => Some(ce),
+        _ => c.downcast_ref::<ControlError>(),
+    })
+}
+
+/// Whether `e` is a write to a closed stdout pipe (and not a network failure).
+fn stdout_closed(e: &anyhow::Error) -> bool {
+    let broken_pipe = e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    });
+    let network = control_error(e).is_some_and(|ce| {
+        matches!(
+            ce.failure,
+            ControlFailure::Transport { .. } | ControlFailure::HttpStatus { .. }
+        )
+    });
+    broken_pipe && !network
 }
 
 /// What to do about a refusal.

@@ -4,6 +4,7 @@
 mod bad_input;
 mod concurrency;
 mod control;
+mod control_cli;
 mod crash;
 mod gateway;
 mod groups;
