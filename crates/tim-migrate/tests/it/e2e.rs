@@ -1,6 +1,7 @@
 //! End to end: the real `tim-migrate` binary against the reference server running in this process
 //! (real HTTP on 127.0.0.1, SQLite in a temporary directory, rate limit at the seed quota), then a
-//! direct read-back of every group with `tim_client`.
+//! direct read-back of every group with `tim_client`. One run has faults injected by the server's
+//! control plane (lost answers, gateway pages, a message refused alone).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -14,6 +15,7 @@ use tim_migrate::corpus::Corpus;
 use tim_migrate::rejects::Reject;
 use tim_migrate::report::ImportReport;
 use tim_model::api::group_msg_get_simple::{GroupMsgGetSimpleRequest, HistoryMsg};
+use tim_model::control::{FaultEffect, FaultRule};
 use tim_model::usersig::SecretKey;
 use tim_model::{Edition, ErrorCode};
 use tim_server::config::{DataLocation, ServerConfig, DEV_ADMIN, DEV_SDKAPPID, DEV_SECRET_KEY};
@@ -30,10 +32,16 @@ struct Server {
 
 impl Server {
     async fn start() -> Server {
+        Server::start_seeded(None).await
+    }
+
+    /// [`Server::start`] with the seed of the server's random choices (the dice of fault rules).
+    async fn start_seeded(seed: Option<u64>) -> Server {
         let data = tempfile::tempdir().unwrap();
         let mut config = ServerConfig::development(DataLocation::File(data.path().join("tim.db")));
         config.limits = Edition::Seed.limits();
         config.restricted_words = vec!["forbidden".into()];
+        config.seed = seed;
         let server = EmbeddedServer::start(config).await.unwrap();
         Server {
             url: server.url(),
@@ -573,4 +581,145 @@ async fn a_lagging_checkpoint_is_reconciled_with_the_server() {
     // Not one import_group_msg request was needed.
     assert_eq!(r.requests_per_second, 0.0);
     assert_read_back(&server, &c.messages, &BTreeSet::new()).await;
+}
+
+/// The seed of the server's dice in [`faults_injected_by_the_server_leave_every_message_stored_exactly_once`].
+const FAULT_SEED: u64 = 20_240_611;
+
+/// The import under faults the server injects through its control plane: about one
+/// `import_group_msg` call in twenty is applied and its answer lost (the importer must re-send it
+/// and be answered with the original `MsgSeq`s), about one in thirty gets a 502 page and is not
+/// applied, and one message of one group is refused alone (80001). Every other message must be
+/// stored exactly once, in order; the refused one must be in the rejects file and nowhere else.
+///
+/// The dice are seeded and only `import_group_msg` calls roll them, so the number of faults of
+/// each kind is the same on every run (which calls they hit depends on how the groups interleave).
+/// The refusal is the first rule: it always hits the first batch of its group, never a batch
+/// re-sent after a lost answer (whose first message the server already holds).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn faults_injected_by_the_server_leave_every_message_stored_exactly_once() {
+    let server = Server::start_seeded(Some(FAULT_SEED)).await;
+    let dir = tempfile::tempdir().unwrap();
+    // About 160 import_group_msg calls: under 2 s at the quota.
+    let c = corpus(dir.path(), 8, 3000, 0);
+    let plan = expected(&c.messages, &BTreeSet::new());
+    let batch = Edition::Seed.limits().msgs_per_request;
+    let batches: u64 = plan.values().map(|m| m.len().div_ceil(batch) as u64).sum();
+    // The first message (in import order) of one group is refused alone.
+    let victim = tim_migrate::corpus::group_id(3);
+    let victim_line = plan[&victim][0].0;
+    let input = lines(&c.messages);
+
+    let admin = server.client();
+    let control = admin.control();
+    let import = tim_model::Command::ImportGroupMsg;
+    control
+        .set_faults(&[
+            FaultRule::new(
+                import,
+                FaultEffect::message_result(0, ErrorCode::RESTRICTED_WORDS),
+            )
+            .on_group(victim.clone())
+            .times(1),
+            FaultRule::new(import, FaultEffect::lose_reply()).with_probability(0.05),
+            FaultRule::new(import, FaultEffect::http_status(502)).with_probability(0.03),
+        ])
+        .await
+        .unwrap();
+
+    let out = server.run(dir.path(), &import_args(&[]));
+    assert_exit(&out, 1);
+
+    // The faults were applied (the test cannot pass without them), and each lost answer and each
+    // 502 cost exactly one re-sent call: nothing else was sent twice.
+    let journal = control.requests(1000).await.unwrap().requests;
+    assert!(journal.len() < 1000, "the journal holds the whole run");
+    let calls: Vec<_> = journal
+        .iter()
+        .filter(|e| e.command.as_deref() == Some(import.name()))
+        .collect();
+    let hits = |fault: &str| {
+        calls
+            .iter()
+            .filter(|e| e.fault.as_deref() == Some(fault))
+            .count() as u64
+    };
+    let (lost, pages, refused) = (
+        hits("lose_reply"),
+        hits("http_status 502"),
+        hits("message_result [0] 80001"),
+    );
+    assert!(
+        lost > 0 && pages > 0,
+        "{lost} lost answers, {pages} 502 pages"
+    );
+    assert_eq!(refused, 1);
+    assert!(
+        calls.iter().all(|e| e.fault.is_none()
+            || (e.fault.as_deref() == Some("lose_reply")) == e.http_status.is_none()),
+        "{calls:?}"
+    );
+    let answered = calls
+        .iter()
+        .filter(|e| e.http_status == Some(200) && e.error_code == Some(ErrorCode::OK))
+        .count() as u64;
+    let r = report(dir.path());
+    assert_eq!(answered, batches, "one answered call per batch");
+    assert_eq!(
+        calls.len() as u64,
+        batches + lost + pages + r.rate_limited,
+        "{lost} lost answers, {pages} 502 pages, {} rate-limited",
+        r.rate_limited
+    );
+    control.clear_faults().await.unwrap();
+
+    assert_eq!(r.groups.total, 8);
+    assert_eq!((r.groups.done, r.groups.failed), (8, 0));
+    assert_eq!(r.messages.total, 3000);
+    assert_eq!(
+        (
+            r.messages.imported,
+            r.messages.duplicates,
+            r.messages.rejected,
+            r.messages.skipped
+        ),
+        (2999, 0, 1, 0),
+        "{r:?}"
+    );
+    assert_eq!((r.members.done, r.members.failed), (c.member_lines, 0));
+    assert_eq!(r.rate_limited, 0);
+    assert!(!r.interrupted);
+
+    let rejects: Vec<Reject> = lines(&dir.path().join("rejects.jsonl"))
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rejects.len(), 1, "{rejects:?}");
+    let reject = &rejects[0];
+    assert_eq!(
+        (
+            reject.file.as_str(),
+            reject.line,
+            reject.group_id.as_str(),
+            reject.code
+        ),
+        (
+            "messages.jsonl",
+            victim_line,
+            victim.as_str(),
+            ErrorCode::RESTRICTED_WORDS.0
+        )
+    );
+    assert_eq!(reject.input, input[victim_line as usize - 1]);
+    assert!(!reject.reason.is_empty());
+
+    assert_read_back(&server, &c.messages, &BTreeSet::from([victim_line])).await;
+
+    let out = server.run(dir.path(), &verify_args(&["--rejects", "rejects.jsonl"]));
+    assert_exit(&out, 0);
+    assert!(
+        text(&out.stdout).contains(", 0 differences"),
+        "{}",
+        text(&out.stdout)
+    );
 }

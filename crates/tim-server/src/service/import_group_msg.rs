@@ -77,7 +77,9 @@ impl Service {
             Verdict::Reject { code, info } => return Err(ApiError::Rejected { code, info }),
             Verdict::Accept { outcomes } => outcomes,
         };
-        if let Some(f) = fault {
+        // A message the group already holds (a re-sent batch) keeps its answer: a fault cannot
+        // refuse what is stored.
+        if let Some(f) = fault.filter(|f| !duplicates.get(f.index).copied().unwrap_or(false)) {
             if let Some(slot) = outcomes.get_mut(f.index) {
                 slot.get_or_insert(f.result);
             }
