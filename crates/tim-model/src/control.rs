@@ -412,7 +412,8 @@ impl FaultEffect {
         .into_iter()
         .filter(|b| *b)
         .count();
-        let delays = usize::from(self.delay_ms.is_some()) + usize::from(self.delay_ms_range.is_some());
+        let delays =
+            usize::from(self.delay_ms.is_some()) + usize::from(self.delay_ms_range.is_some());
         if outcomes > 1 {
             out.push("an effect has at most one of error, applied_then_error, lose_reply, http_status, message_result".to_owned());
         }
@@ -442,7 +443,10 @@ impl FaultEffect {
         if self.body.is_some() && self.http_status.is_none() {
             out.push("body goes with http_status".to_owned());
         }
-        for e in [&self.error, &self.applied_then_error].into_iter().flatten() {
+        for e in [&self.error, &self.applied_then_error]
+            .into_iter()
+            .flatten()
+        {
             if e.error_code == ErrorCode::OK {
                 out.push("an error effect needs a non-zero ErrorCode".to_owned());
             }

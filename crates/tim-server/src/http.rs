@@ -212,15 +212,15 @@ async fn handle_api(state: &AppState, req: Request, note: &mut Note) -> Result<O
         return Ok(Outcome::Api(call_service(state, command, body, None).await));
     }
     note.group_id = peek_group_id(&body);
-    let hit = state
-        .control
-        .faults
-        .pick(command, || note.group_id.clone());
+    let hit = state.control.faults.pick(command, || note.group_id.clone());
     let Some(Hit { effect, delay }) = hit.clone() else {
         return Ok(Outcome::Api(call_service(state, command, body, None).await));
     };
     note.fault = hit.as_ref().map(Hit::describe);
-    tracing::info!(fault = note.fault.as_deref().unwrap_or(""), "fault rule applied");
+    tracing::info!(
+        fault = note.fault.as_deref().unwrap_or(""),
+        "fault rule applied"
+    );
     if let Some(d) = delay {
         tokio::time::sleep(d).await;
     }

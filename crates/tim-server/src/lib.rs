@@ -36,8 +36,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use clock::{Clock, SystemClock};
-use control::ControlPlane;
 use config::{DataLocation, Durability, ServerConfig};
+use control::ControlPlane;
 use gateway::{AppCredentials, Gateway};
 use service::{Service, ServiceConfig};
 use store::memory::MemoryStore;
@@ -149,19 +149,20 @@ pub async fn serve_router(
         };
         let _ = stream.set_nodelay(true);
         let router = router.clone();
-        let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-            let router = router.clone();
-            async move {
-                let response = router
-                    .oneshot(req.map(axum::body::Body::new))
-                    .await
-                    .unwrap_or_else(|never| match never {});
-                match response.extensions().get::<http::LoseReply>() {
-                    Some(_) => Err(LostReply),
-                    None => Ok(response),
+        let service =
+            hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                let router = router.clone();
+                async move {
+                    let response = router
+                        .oneshot(req.map(axum::body::Body::new))
+                        .await
+                        .unwrap_or_else(|never| match never {});
+                    match response.extensions().get::<http::LoseReply>() {
+                        Some(_) => Err(LostReply),
+                        None => Ok(response),
+                    }
                 }
-            }
-        });
+            });
         let conn = hyper::server::conn::http1::Builder::new()
             .serve_connection(TokioIo::new(stream), service);
         let conn = graceful.watch(conn);

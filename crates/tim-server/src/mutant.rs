@@ -466,12 +466,16 @@ pub(crate) fn call(
             }
             Ok(ApiBody::ImportGroupMsg(out))
         }
-        (_, Command::ImportGroupMsg) => {
-            import_answer(m, service.clock.now(), service.call_rules(command, body, None))
-        }
-        (_, Command::GroupMsgGetSimple) => {
-            readback_answer(m, service.clock.now(), service.call_rules(command, body, None))
-        }
+        (_, Command::ImportGroupMsg) => import_answer(
+            m,
+            service.clock.now(),
+            service.call_rules(command, body, None),
+        ),
+        (_, Command::GroupMsgGetSimple) => readback_answer(
+            m,
+            service.clock.now(),
+            service.call_rules(command, body, None),
+        ),
         _ => service.call_rules(command, body, None),
     }
 }

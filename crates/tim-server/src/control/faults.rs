@@ -139,7 +139,10 @@ impl Faults {
                 let g = group.get_or_insert_with(|| group_id.take().and_then(|f| f()));
                 let Some(g) = g.as_deref() else { continue };
                 if rule.group_id.as_deref().is_some_and(|want| want != g)
-                    || rule.group_prefix.as_deref().is_some_and(|p| !g.starts_with(p))
+                    || rule
+                        .group_prefix
+                        .as_deref()
+                        .is_some_and(|p| !g.starts_with(p))
                 {
                     continue;
                 }
@@ -220,7 +223,11 @@ mod tests {
         };
         assert_eq!(run(7), run(7));
         assert_ne!(run(7), run(8));
-        let lost = run(7).iter().flatten().filter(|d| *d == "lose_reply").count();
+        let lost = run(7)
+            .iter()
+            .flatten()
+            .filter(|d| *d == "lose_reply")
+            .count();
         assert!((30..=90).contains(&lost), "{lost} of 200 at p = 0.3");
     }
 
@@ -244,6 +251,8 @@ mod tests {
         .on_group("exact")]));
         assert_eq!(left.len(), 1);
         assert!(f.remove(None).is_empty());
-        assert!(f.pick(Command::ImportGroupMsg, || Some("mig-1".into())).is_none());
+        assert!(f
+            .pick(Command::ImportGroupMsg, || Some("mig-1".into()))
+            .is_none());
     }
 }

@@ -166,7 +166,9 @@ async fn route(state: &AppState, req: Request) -> Result<HttpResponse, Refusal> 
             let service = Arc::clone(service);
             let report = blocking(move || reset(&service, req)).await?;
             if report.1 {
-                state.gateway.set_rate(state.service.limits().requests_per_second);
+                state
+                    .gateway
+                    .set_rate(state.service.limits().requests_per_second);
             }
             Ok(ok(report.0))
         }
@@ -276,7 +278,10 @@ async fn read_json<T: DeserializeOwned + Default>(
 
 /// Removes the listed groups (missing ones are skipped), or everything. The flag says whether
 /// everything was reset (then the rate limiter starts full again too).
-fn reset(service: &crate::service::Service, req: ResetRequest) -> Result<(ResetReport, bool), ApiError> {
+fn reset(
+    service: &crate::service::Service,
+    req: ResetRequest,
+) -> Result<(ResetReport, bool), ApiError> {
     match req.group_id_list {
         None => {
             let n = service.store().reset()?;
@@ -340,7 +345,11 @@ fn state_query(raw: &str) -> Result<(StateKind, Vec<String>), Refusal> {
             "GroupId" => groups.push(v.into_owned()),
             "kind" => {
                 kind = serde_json::from_value(serde_json::Value::String(v.to_string())).map_err(
-                    |_| Refusal::bad(format!("kind {v:?} is not all, groups, members or messages")),
+                    |_| {
+                        Refusal::bad(format!(
+                            "kind {v:?} is not all, groups, members or messages"
+                        ))
+                    },
                 )?;
             }
             _ => {}
@@ -425,6 +434,11 @@ async fn load(state: &AppState, req: Request) -> Result<HttpResponse, Refusal> {
         .await
         .map_err(|e| ApiError::Internal(format!("state load failed: {e}")))?
         .map_err(ApiError::from)?;
-    tracing::info!(groups = report.groups, members = report.members, messages = report.messages, "control: state loaded");
+    tracing::info!(
+        groups = report.groups,
+        members = report.members,
+        messages = report.messages,
+        "control: state loaded"
+    );
     Ok(ok(report))
 }

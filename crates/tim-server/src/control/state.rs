@@ -152,7 +152,9 @@ fn push_message(out: &mut Vec<u8>, group_id: &str, m: &crate::store::StoredMessa
     string(out, group_id);
     out.extend_from_slice(b",\"From_Account\":");
     string(out, &m.from_account);
-    out.extend_from_slice(format!(",\"SendTime\":{},\"Random\":{}", m.send_time, m.random).as_bytes());
+    out.extend_from_slice(
+        format!(",\"SendTime\":{},\"Random\":{}", m.send_time, m.random).as_bytes(),
+    );
     if let Some(c) = &m.cloud_custom_data {
         out.extend_from_slice(b",\"CloudCustomData\":");
         string(out, c);
@@ -197,7 +199,9 @@ fn parse_line(text: &str) -> Result<Line, String> {
     } else if obj.contains_key("Type") {
         let req: ImportGroupRequest = serde_json::from_value(value).map_err(shape)?;
         if req.profile.group_id.is_none() {
-            return Err("a group line needs its GroupId (member and message lines refer to it)".into());
+            return Err(
+                "a group line needs its GroupId (member and message lines refer to it)".into(),
+            );
         }
         Ok(Line::Group(req))
     } else {
@@ -296,13 +300,13 @@ impl Loader {
                 self.newest.insert(group.clone(), Some(msg.send_time));
                 let body_json = serde_json::to_string(&msg.msg_body)
                     .map_err(|e| err(format!("MsgBody: {e}")))?;
-                let random = match msg.random {
-                    Some(r) => Some(
-                        u32::try_from(r)
-                            .map_err(|_| err(format!("Random {r} is not a 32-bit unsigned number")))?,
-                    ),
-                    None => None,
-                };
+                let random =
+                    match msg.random {
+                        Some(r) => Some(u32::try_from(r).map_err(|_| {
+                            err(format!("Random {r} is not a 32-bit unsigned number"))
+                        })?),
+                        None => None,
+                    };
                 let entry = self
                     .pending
                     .entry(group.clone())

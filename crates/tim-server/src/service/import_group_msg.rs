@@ -108,7 +108,9 @@ impl Service {
                 cloud_custom_data: msg.cloud_custom_data.clone(),
             });
         }
-        let stored = self.store.import_messages(&req.group_id, &to_store, dedup)?;
+        let stored = self
+            .store
+            .import_messages(&req.group_id, &to_store, dedup)?;
         let mut stored = stored.into_iter();
         let mut results = Vec::with_capacity(req.msg_list.len());
         for (msg, outcome) in req.msg_list.iter().zip(outcomes) {
@@ -166,4 +168,3 @@ fn mark_duplicates_within(
         }
     }
 }
-

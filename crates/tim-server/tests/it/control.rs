@@ -39,10 +39,7 @@ impl TestServer {
 
     /// The state dump as text.
     async fn dump(&self, query: &str) -> String {
-        let url = format!(
-            "{}&{query}",
-            self.url("/_tim/state", &self.query())
-        );
+        let url = format!("{}&{query}", self.url("/_tim/state", &self.query()));
         let r = self.http.get(url).send().await.unwrap();
         assert_eq!(r.status(), 200);
         assert_eq!(
@@ -67,7 +64,12 @@ async fn every_fault_effect(#[values(Backend::Memory, Backend::Sqlite)] backend:
     let rule = |effect: Value| json!({"command":"import_group_msg","group_id":g,"count":1,"effect":effect});
 
     // Refused, nothing done.
-    s.ctl("POST", "faults", json!([rule(json!({"error":{"ErrorCode":10002}}))])).await;
+    s.ctl(
+        "POST",
+        "faults",
+        json!([rule(json!({"error":{"ErrorCode":10002}}))]),
+    )
+    .await;
     let v = s.import(&g, batch(3, NOW - 9000)).await;
     assert_eq!(code(&v), 10002, "{v}");
     assert_eq!(s.next_msg_seq(&g).await, 1, "an error fault stores nothing");
@@ -76,13 +78,24 @@ async fn every_fault_effect(#[values(Backend::Memory, Backend::Sqlite)] backend:
     assert_eq!(s.next_msg_seq(&g).await, 4);
 
     // Applied, then an error.
-    s.ctl("POST", "faults", json!([rule(json!({"applied_then_error":{"ErrorCode":10002,"ErrorInfo":"try again"}}))])).await;
+    s.ctl(
+        "POST",
+        "faults",
+        json!([rule(
+            json!({"applied_then_error":{"ErrorCode":10002,"ErrorInfo":"try again"}})
+        )]),
+    )
+    .await;
     let v = s.import(&g, batch(2, NOW - 8000)).await;
-    assert_eq!((code(&v), v["ErrorInfo"].as_str()), (10002, Some("try again")));
+    assert_eq!(
+        (code(&v), v["ErrorInfo"].as_str()),
+        (10002, Some("try again"))
+    );
     assert_eq!(s.next_msg_seq(&g).await, 6, "applied_then_error stores");
 
     // Applied, then the connection closes with no answer.
-    s.ctl("POST", "faults", json!([rule(json!({"lose_reply":true}))])).await;
+    s.ctl("POST", "faults", json!([rule(json!({"lose_reply":true}))]))
+        .await;
     let body = json!({"GroupId": g, "MsgList": batch(2, NOW - 7000)});
     let sent = s
         .http
@@ -92,7 +105,11 @@ async fn every_fault_effect(#[values(Backend::Memory, Backend::Sqlite)] backend:
         .await;
     let err = sent.expect_err("the reply is lost");
     assert!(!err.is_timeout() && !err.is_connect(), "{err:?}");
-    assert_eq!(s.next_msg_seq(&g).await, 8, "lose_reply leaves the data applied");
+    assert_eq!(
+        s.next_msg_seq(&g).await,
+        8,
+        "lose_reply leaves the data applied"
+    );
     let v = s.import(&g, batch(2, NOW - 7000)).await;
     assert_eq!(
         v["ImportMsgResult"][1]["MsgSeq"], 7,
@@ -100,9 +117,15 @@ async fn every_fault_effect(#[values(Backend::Memory, Backend::Sqlite)] backend:
     );
 
     // A gateway page, nothing done.
-    s.ctl("POST", "faults", json!([rule(json!({"http_status":502}))])).await;
+    s.ctl("POST", "faults", json!([rule(json!({"http_status":502}))]))
+        .await;
     let r = s
-        .send("POST", &Command::ImportGroupMsg.path(), &s.query(), serde_json::to_vec(&json!({"GroupId": g, "MsgList": batch(1, NOW - 6000)})).unwrap())
+        .send(
+            "POST",
+            &Command::ImportGroupMsg.path(),
+            &s.query(),
+            serde_json::to_vec(&json!({"GroupId": g, "MsgList": batch(1, NOW - 6000)})).unwrap(),
+        )
         .await;
     assert_eq!(r.status, 502);
     assert_eq!(r.content_type.as_deref(), Some("text/html"));
@@ -110,7 +133,12 @@ async fn every_fault_effect(#[values(Backend::Memory, Backend::Sqlite)] backend:
     assert_eq!(s.next_msg_seq(&g).await, 8);
 
     // One message fails alone.
-    s.ctl("POST", "faults", json!([rule(json!({"message_result":{"index":1,"Result":80001}}))])).await;
+    s.ctl(
+        "POST",
+        "faults",
+        json!([rule(json!({"message_result":{"index":1,"Result":80001}}))]),
+    )
+    .await;
     let v = s.import(&g, batch(3, NOW - 5000)).await;
     let results: Vec<u64> = v["ImportMsgResult"]
         .as_array()
@@ -127,29 +155,61 @@ async fn every_fault_effect(#[values(Backend::Memory, Backend::Sqlite)] backend:
     assert_eq!(list["rules"][0]["remaining"], 0, "{list}");
     assert_eq!(code(&s.import(&g, batch(1, NOW - 4000)).await), 0);
     // Other groups and commands are never hit.
-    s.ctl("POST", "faults", json!([{"group_prefix":"fau","effect":{"error":{"ErrorCode":10002}}}])).await;
+    s.ctl(
+        "POST",
+        "faults",
+        json!([{"group_prefix":"fau","effect":{"error":{"ErrorCode":10002}}}]),
+    )
+    .await;
     let other = s.group("other", "Public", NOW - 10_000).await;
     assert_eq!(code(&s.import(&other, batch(1, NOW - 4000)).await), 0);
     assert_eq!(code(&s.import(&g, batch(1, NOW - 3000)).await), 10002);
     s.ctl("DELETE", "faults", Value::Null).await;
     assert_eq!(code(&s.import(&g, batch(1, NOW - 3000)).await), 0);
+
+    // A message the group already holds (a re-sent batch) is never refused by a fault.
+    s.ctl(
+        "POST",
+        "faults",
+        json!([rule(json!({"message_result":{"index":0,"Result":80001}}))]),
+    )
+    .await;
+    let v = s.import(&g, batch(1, NOW - 3000)).await;
+    assert_eq!(v["ImportMsgResult"][0]["Result"], 0, "{v}");
+    assert_eq!(v["ImportMsgResult"][0]["MsgSeq"], 11, "{v}");
 }
 
 #[tokio::test]
 async fn delays_are_measured_within_bounds() {
     let s = TestServer::start().await;
     let g = s.group("slow", "Public", NOW - 10_000).await;
-    s.ctl("POST", "faults", json!([{"command":"import_group_msg","effect":{"delay_ms":200}}])).await;
+    s.ctl(
+        "POST",
+        "faults",
+        json!([{"command":"import_group_msg","effect":{"delay_ms":200}}]),
+    )
+    .await;
     let t = Instant::now();
     assert_eq!(code(&s.import(&g, batch(1, NOW - 9000)).await), 0);
     let fixed = t.elapsed();
-    assert!(fixed >= Duration::from_millis(200) && fixed < Duration::from_millis(2000), "{fixed:?}");
-    s.ctl("POST", "faults", json!([{"command":"import_group_msg","effect":{"delay_ms_range":[50,120]}}])).await;
+    assert!(
+        fixed >= Duration::from_millis(200) && fixed < Duration::from_millis(2000),
+        "{fixed:?}"
+    );
+    s.ctl(
+        "POST",
+        "faults",
+        json!([{"command":"import_group_msg","effect":{"delay_ms_range":[50,120]}}]),
+    )
+    .await;
     for i in 0..5 {
         let t = Instant::now();
         assert_eq!(code(&s.import(&g, batch(1, NOW - 8000 + i)).await), 0);
         let e = t.elapsed();
-        assert!(e >= Duration::from_millis(50) && e < Duration::from_millis(2000), "{e:?}");
+        assert!(
+            e >= Duration::from_millis(50) && e < Duration::from_millis(2000),
+            "{e:?}"
+        );
     }
     let journal = s.ctl("GET", "requests?limit=5", Value::Null).await;
     for entry in journal["requests"].as_array().unwrap() {
@@ -173,9 +233,17 @@ async fn faults_seen(s: &TestServer, calls: usize) -> Vec<Value> {
     ])).await;
     for i in 0..calls {
         let body = json!({"GroupId": g, "MsgList": [text_msg("a", NOW - 9000 + i as i64, "x")]});
-        s.send("POST", &Command::ImportGroupMsg.path(), &s.query(), serde_json::to_vec(&body).unwrap()).await;
+        s.send(
+            "POST",
+            &Command::ImportGroupMsg.path(),
+            &s.query(),
+            serde_json::to_vec(&body).unwrap(),
+        )
+        .await;
     }
-    let j = s.ctl("GET", &format!("requests?limit={calls}"), Value::Null).await;
+    let j = s
+        .ctl("GET", &format!("requests?limit={calls}"), Value::Null)
+        .await;
     j["requests"]
         .as_array()
         .unwrap()
@@ -194,7 +262,11 @@ async fn the_same_seed_replays_the_same_faults() {
     let reseeded = TestServer::start().await;
     let v = reseeded.ctl("PUT", "config", json!({"seed": 12345})).await;
     assert_eq!(v["seed"], 12345);
-    assert_ne!(faults_seen(&reseeded, 60).await, a, "another seed, other faults");
+    assert_ne!(
+        faults_seen(&reseeded, 60).await,
+        a,
+        "another seed, other faults"
+    );
 }
 
 #[rstest]
@@ -209,65 +281,122 @@ async fn readings_change_at_run_time(#[values(Backend::Memory, Backend::Sqlite)]
     let m = |t: i64| text_msg_r("alice", t, 77, "same");
 
     // No duplicate detection: the re-sent message is stored again.
-    s.ctl("PUT", "config", json!({"limits":{"dedup_window_secs":0}})).await;
+    s.ctl("PUT", "config", json!({"limits":{"dedup_window_secs":0}}))
+        .await;
     assert_eq!(code(&s.import(&g, vec![m(NOW - 90_000)]).await), 0);
     let v = s.import(&g, vec![m(NOW - 90_000)]).await;
     assert_eq!(v["ImportMsgResult"][0]["MsgSeq"], 2, "{v}");
 
     // Refused duplicates: per message in the message scope...
-    s.ctl("PUT", "config", json!({"limits":{"dedup_window_secs":300,"duplicate_answer":"refused"}})).await;
-    let v = s.import(&g, vec![m(NOW - 90_000), text_msg_r("bob", NOW - 89_000, 5, "new")]).await;
+    s.ctl(
+        "PUT",
+        "config",
+        json!({"limits":{"dedup_window_secs":300,"duplicate_answer":"refused"}}),
+    )
+    .await;
+    let v = s
+        .import(
+            &g,
+            vec![m(NOW - 90_000), text_msg_r("bob", NOW - 89_000, 5, "new")],
+        )
+        .await;
     assert_eq!(v["ImportMsgResult"][0]["Result"], 10004, "{v}");
     assert_eq!(v["ImportMsgResult"][0]["MsgSeq"], 0, "{v}");
     assert_eq!(v["ImportMsgResult"][1]["MsgSeq"], 3, "{v}");
     // ... and the whole request in the request scope.
-    s.ctl("PUT", "config", json!({"limits":{"failure_scope":"request"}})).await;
-    let v = s.import(&g, vec![text_msg_r("bob", NOW - 89_000, 5, "new"), text_msg_r("bob", NOW - 88_000, 6, "newer")]).await;
+    s.ctl(
+        "PUT",
+        "config",
+        json!({"limits":{"failure_scope":"request"}}),
+    )
+    .await;
+    let v = s
+        .import(
+            &g,
+            vec![
+                text_msg_r("bob", NOW - 89_000, 5, "new"),
+                text_msg_r("bob", NOW - 88_000, 6, "newer"),
+            ],
+        )
+        .await;
     assert_eq!(code(&v), 10004, "{v}");
     assert_eq!(s.next_msg_seq(&g).await, 4, "nothing stored");
 
     // The wall clock: far apart in SendTime, yet duplicates when re-sent within the window.
     s.ctl("PUT", "config", json!({"limits":{"failure_scope":"message","duplicate_answer":"original_seq","dedup_clock":"wall","dedup_window_secs":60}})).await;
-    let v = s.import(&g, vec![text_msg_r("carol", NOW - 80_000, 9, "w")]).await;
+    let v = s
+        .import(&g, vec![text_msg_r("carol", NOW - 80_000, 9, "w")])
+        .await;
     assert_eq!(v["ImportMsgResult"][0]["MsgSeq"], 4, "{v}");
     s.clock.advance(30);
-    let v = s.import(&g, vec![text_msg_r("carol", NOW - 70_000, 9, "w")]).await;
-    assert_eq!(v["ImportMsgResult"][0]["MsgSeq"], 4, "within the wall window: {v}");
+    let v = s
+        .import(&g, vec![text_msg_r("carol", NOW - 70_000, 9, "w")])
+        .await;
+    assert_eq!(
+        v["ImportMsgResult"][0]["MsgSeq"], 4,
+        "within the wall window: {v}"
+    );
     s.clock.advance(60);
-    let v = s.import(&g, vec![text_msg_r("carol", NOW - 60_000, 9, "w")]).await;
-    assert_eq!(v["ImportMsgResult"][0]["MsgSeq"], 5, "after the wall window: {v}");
+    let v = s
+        .import(&g, vec![text_msg_r("carol", NOW - 60_000, 9, "w")])
+        .await;
+    assert_eq!(
+        v["ImportMsgResult"][0]["MsgSeq"], 5,
+        "after the wall window: {v}"
+    );
 
     // The rate limit, and back to the edition's limits.
-    s.ctl("PUT", "config", json!({"limits":{"requests_per_second":1}})).await;
+    s.ctl("PUT", "config", json!({"limits":{"requests_per_second":1}}))
+        .await;
     let codes = [
         code(&s.import(&g, vec![text_msg("d", NOW - 50_000, "r")]).await),
         code(&s.import(&g, vec![text_msg("d", NOW - 49_000, "r")]).await),
     ];
     assert_eq!(codes, [0, 60007]);
-    let v = s.ctl("PUT", "config", json!({"edition":"seed","limits":{"requests_per_second":"off"}})).await;
+    let v = s
+        .ctl(
+            "PUT",
+            "config",
+            json!({"edition":"seed","limits":{"requests_per_second":"off"}}),
+        )
+        .await;
     assert_eq!(v["limits"]["msgs_per_request"], 20);
     assert_eq!(v["limits"]["requests_per_second"], Value::Null);
     assert_eq!(v["limits"]["dedup_clock"], "send_time");
 
     // Bad patches are refused and change nothing.
-    for bad in [json!({"limits":{"nope":1}}), json!({"limits":{"msgs_per_request":0}}), json!({"limits":{"dedup_clock":"lunar"}})] {
+    for bad in [
+        json!({"limits":{"nope":1}}),
+        json!({"limits":{"msgs_per_request":0}}),
+        json!({"limits":{"dedup_clock":"lunar"}}),
+    ] {
         let (status, v) = s.control("PUT", "config", bad.clone()).await;
         assert_eq!((status, code(&v)), (200, 10004), "{bad}: {v}");
     }
-    let v = s.send("PUT", "/_tim/config", &s.query(), b"{".to_vec()).await.json();
+    let v = s
+        .send("PUT", "/_tim/config", &s.query(), b"{".to_vec())
+        .await
+        .json();
     assert_eq!(code(&v), 60003, "{v}");
-    assert_eq!(s.ctl("GET", "config", Value::Null).await["limits"]["msgs_per_request"], 20);
+    assert_eq!(
+        s.ctl("GET", "config", Value::Null).await["limits"]["msgs_per_request"],
+        20
+    );
 }
 
 #[rstest]
 #[tokio::test]
-async fn reset_whole_app_or_listed_groups(#[values(Backend::Memory, Backend::Sqlite)] backend: Backend) {
+async fn reset_whole_app_or_listed_groups(
+    #[values(Backend::Memory, Backend::Sqlite)] backend: Backend,
+) {
     let s = TestServer::with(Opts::default().on(backend)).await;
     for id in ["r1", "r2", "r3"] {
         let g = s.group(id, "Public", NOW - 1000).await;
         assert_eq!(code(&s.import(&g, batch(2, NOW - 900)).await), 0);
     }
-    let v = s.ctl("POST", "reset", json!({"GroupIdList":["r1","missing"]})).await;
+    let v = s
+        .ctl("POST", "reset", json!({"GroupIdList":["r1","missing"]}))
+        .await;
     assert_eq!(v["GroupsRemoved"], 1);
     assert_eq!(code(&s.info("r1").await), 10010);
     assert_eq!(s.next_msg_seq("r2").await, 3);
@@ -306,8 +435,11 @@ async fn a_dump_loads_into_a_fresh_server_identically(
     assert_eq!(code(&a.import("dump-1", batch(5, NOW - 2000)).await), 0);
     assert_eq!(code(&a.import("dump-2", batch(3, NOW - 1000)).await), 0);
     let v = a
-        .add_members("dump-1", json!([{"Member_Account":"m1","Role":"Admin","JoinTime": NOW - 4500,"UnreadMsgNum":3},
-                                      {"Member_Account":"m2","JoinTime": NOW - 4400}]))
+        .add_members(
+            "dump-1",
+            json!([{"Member_Account":"m1","Role":"Admin","JoinTime": NOW - 4500,"UnreadMsgNum":3},
+                                      {"Member_Account":"m2","JoinTime": NOW - 4400}]),
+        )
         .await;
     assert_eq!(code(&v), 0, "{v}");
     let dump = a.dump("kind=all").await;
@@ -319,8 +451,19 @@ async fn a_dump_loads_into_a_fresh_server_identically(
         .await;
     let v = r.json();
     assert_eq!(code(&v), 0, "{v}");
-    assert_eq!((v["Groups"].as_u64(), v["Members"].as_u64(), v["Messages"].as_u64()), (Some(2), Some(2), Some(28)));
-    assert_eq!(b.dump("kind=all").await, dump, "the reloaded store dumps the same lines");
+    assert_eq!(
+        (
+            v["Groups"].as_u64(),
+            v["Members"].as_u64(),
+            v["Messages"].as_u64()
+        ),
+        (Some(2), Some(2), Some(28))
+    );
+    assert_eq!(
+        b.dump("kind=all").await,
+        dump,
+        "the reloaded store dumps the same lines"
+    );
     for g in ["dump-1", "dump-2"] {
         assert_eq!(a.all_messages(g).await, b.all_messages(g).await);
         let (ia, ib) = (a.info(g).await, b.info(g).await);
@@ -329,7 +472,9 @@ async fn a_dump_loads_into_a_fresh_server_identically(
     // One kind, one group.
     let only = a.dump("kind=messages&GroupId=dump-2").await;
     assert_eq!(only.lines().count(), 3);
-    assert!(only.lines().all(|l| l.contains("\"MsgBody\"") && l.contains("dump-2")));
+    assert!(only
+        .lines()
+        .all(|l| l.contains("\"MsgBody\"") && l.contains("dump-2")));
     let members = a.dump("kind=members").await;
     assert_eq!(members.lines().count(), 2);
 }
@@ -342,15 +487,37 @@ async fn a_bad_state_line_names_its_number() {
         json!({"GroupId":"ok","Type":"Public","Name":"n","CreateTime": NOW - 100}),
         json!({"GroupId":"ok","From_Account":"a","SendTime": NOW - 50,"MsgBody":[{"MsgType":"TIMTextElem","MsgContent":{"Text":"t"}}]}),
     );
-    let v = s.send("POST", "/_tim/state", &s.query(), text.into_bytes()).await.json();
-    assert_eq!(code(&v), 10004, "{v}");
-    assert!(v["ErrorInfo"].as_str().unwrap().contains("state line 3"), "{v}");
     let v = s
-        .send("POST", "/_tim/state", &s.query(), json!({"GroupId":"nope","From_Account":"a","SendTime":1,"MsgBody":[]}).to_string().into_bytes())
+        .send("POST", "/_tim/state", &s.query(), text.into_bytes())
         .await
         .json();
-    assert!(v["ErrorInfo"].as_str().unwrap().contains("state line 1"), "{v}");
-    assert!(v["ErrorInfo"].as_str().unwrap().contains("group line before"), "{v}");
+    assert_eq!(code(&v), 10004, "{v}");
+    assert!(
+        v["ErrorInfo"].as_str().unwrap().contains("state line 3"),
+        "{v}"
+    );
+    let v = s
+        .send(
+            "POST",
+            "/_tim/state",
+            &s.query(),
+            json!({"GroupId":"nope","From_Account":"a","SendTime":1,"MsgBody":[]})
+                .to_string()
+                .into_bytes(),
+        )
+        .await
+        .json();
+    assert!(
+        v["ErrorInfo"].as_str().unwrap().contains("state line 1"),
+        "{v}"
+    );
+    assert!(
+        v["ErrorInfo"]
+            .as_str()
+            .unwrap()
+            .contains("group line before"),
+        "{v}"
+    );
 }
 
 #[tokio::test]
@@ -359,12 +526,17 @@ async fn the_journal_lists_calls_without_secrets() {
     let g = s.group("journal", "Public", NOW - 1000).await;
     s.ctl("POST", "faults", json!([{"command":"import_group_msg","count":1,"effect":{"message_result":{"index":0,"Result":80001}}}])).await;
     s.import(&g, batch(2, NOW - 900)).await;
-    let bad = s.send("POST", &Command::GetGroupInfo.path(), &s.query_for("nobody"), b"{}".to_vec()).await;
+    let bad = s
+        .send(
+            "POST",
+            &Command::GetGroupInfo.path(),
+            &s.query_for("nobody"),
+            b"{}".to_vec(),
+        )
+        .await;
     assert_eq!(bad.status, 200);
     let q = s.query();
-    let r = s
-        .send("GET", "/_tim/requests", &q, Vec::new())
-        .await;
+    let r = s.send("GET", "/_tim/requests", &q, Vec::new()).await;
     let v = r.json();
     let entries = v["requests"].as_array().unwrap();
     assert_eq!(entries.len(), 3, "{v}");
@@ -396,8 +568,17 @@ async fn only_the_admin_may_use_the_control_plane() {
         (bad_sig, 70003),
         (no_sig, 70002),
     ] {
-        for (method, route) in [("GET", "health"), ("POST", "reset"), ("GET", "state"), ("PUT", "config"), ("POST", "faults"), ("GET", "requests")] {
-            let r = s.send(method, &format!("/_tim/{route}"), &query, b"{}".to_vec()).await;
+        for (method, route) in [
+            ("GET", "health"),
+            ("POST", "reset"),
+            ("GET", "state"),
+            ("PUT", "config"),
+            ("POST", "faults"),
+            ("GET", "requests"),
+        ] {
+            let r = s
+                .send(method, &format!("/_tim/{route}"), &query, b"{}".to_vec())
+                .await;
             let v = r.json();
             assert_eq!((r.status, code(&v)), (200, want), "{method} {route}: {v}");
         }
@@ -409,7 +590,14 @@ async fn only_the_admin_may_use_the_control_plane() {
     let (status, v) = s.control("DELETE", "config", Value::Null).await;
     assert_eq!((status, code(&v)), (200, 60008));
     let h = s.ctl("GET", "health", Value::Null).await;
-    assert_eq!((h["ready"].as_bool(), h["store"].as_str(), h["edition"].as_str()), (Some(true), Some("memory"), Some("seed")));
+    assert_eq!(
+        (
+            h["ready"].as_bool(),
+            h["store"].as_str(),
+            h["edition"].as_str()
+        ),
+        (Some(true), Some("memory"), Some("seed"))
+    );
     assert_eq!(h["seed"], 7);
 }
 
@@ -425,5 +613,9 @@ async fn no_control_answers_404() {
         assert_eq!((status, code(&v)), (404, 60009), "{route}: {v}");
     }
     let g = s.group("plain", "Public", NOW - 1000).await;
-    assert_eq!(code(&s.import(&g, batch(1, NOW - 900)).await), 0, "the API is unchanged");
+    assert_eq!(
+        code(&s.import(&g, batch(1, NOW - 900)).await),
+        0,
+        "the API is unchanged"
+    );
 }
