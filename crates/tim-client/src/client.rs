@@ -253,6 +253,20 @@ impl Client {
         self.call(req).await
     }
 
+    /// Calls `R`'s command like [`Client::call_envelope`], but never re-sends it after an attempt
+    /// that may have been applied: that failure is returned ([`Error::maybe_applied`]) for the
+    /// caller to confirm what the server holds (`import_batch` reads the group back).
+    pub(crate) async fn call_envelope_unsent_on_doubt<R: ApiRequest>(
+        &self,
+        req: &R,
+    ) -> Result<Response<R::Response>, Error> {
+        let body = serde_json::to_vec(req)
+            .map_err(|e| Error::InvalidInput(format!("cannot encode the request: {e}")))?;
+        self.send_with_retries::<R::Response>(R::COMMAND, body, Resend::Never)
+            .await
+            .result
+    }
+
     async fn send_with_retries<T: DeserializeOwned>(
         &self,
         command: Command,

@@ -123,7 +123,9 @@ impl Error {
         match self {
             Error::Transport { maybe_sent, .. } => *maybe_sent,
             Error::HttpStatus { .. } | Error::Decode { .. } | Error::Protocol { .. } => true,
-            Error::Api { .. } | Error::InvalidInput(_) => false,
+            // 10002 ("internal error; retry") does not say whether the call was applied first.
+            Error::Api { code, .. } => *code == ErrorCode::INTERNAL,
+            Error::InvalidInput(_) => false,
             Error::RetriesExhausted { maybe_applied, .. } => *maybe_applied,
             Error::NotResent { .. } => true,
             Error::Control(e) => e.maybe_applied(),

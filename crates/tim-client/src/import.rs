@@ -3,15 +3,17 @@
 //! whole request; the client then isolates it by splitting the batch, so that the good messages
 //! still land and only the bad ones are rejected.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use serde::Serialize;
 use tim_model::api::get_group_info::{GetGroupInfoRequest, GroupBaseInfo};
+use tim_model::api::group_msg_get_simple::GroupMsgGetSimpleRequest;
 use tim_model::api::import_group_msg::{ImportGroupMsgRequest, ImportMsg};
 use tim_model::{Command, ErrorCode};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
+use tracing::{debug, info};
 
 use crate::client::{only_base_fields, Client};
 use crate::error::Error;
@@ -66,6 +68,10 @@ pub struct GroupCursor {
     /// The group's `NextMsgSeq` before the next batch; `None` makes the client read it first
     /// (with `get_group_info`), so that re-sent messages are told apart from new ones.
     pub next_seq: Option<u64>,
+    /// Whether an earlier batch had an attempt whose fate was unknown (a lost reply, a timeout,
+    /// a 5xx, 10002): such a request may still be applied late, so the client confirms the
+    /// group's `NextMsgSeq` again before the next batch.
+    pub recheck: bool,
 }
 
 impl GroupCursor {
@@ -74,9 +80,46 @@ impl GroupCursor {
         GroupCursor {
             group_id: group_id.into(),
             next_seq: None,
+            recheck: false,
+        }
+    }
+
+    /// A cursor at a known `NextMsgSeq`.
+    pub fn at(group_id: impl Into<String>, next_seq: u64) -> GroupCursor {
+        GroupCursor {
+            next_seq: Some(next_seq),
+            ..GroupCursor::new(group_id)
         }
     }
 }
+
+/// Whether `e` leaves an import attempt's fate unknown and is worth another attempt after a
+/// read-back: a failure that may have been applied and that the retry policy would retry
+/// (transport errors after sending, 5xx pages, 10002). Undecodable answers are not retried.
+fn in_doubt(e: &Error) -> bool {
+    let inner = match e {
+        Error::NotResent { source, .. } => source.as_ref(),
+        Error::RetriesExhausted {
+            maybe_applied: true,
+            last,
+            ..
+        } => last.as_ref(),
+        e => e,
+    };
+    inner.maybe_applied() && crate::retry::disposition(inner) == crate::retry::Disposition::Retry
+}
+
+/// The failure itself, without the "not re-sent" wrapper.
+fn doubt_source(e: Error) -> Error {
+    match e {
+        Error::NotResent { source, .. } => *source,
+        Error::RetriesExhausted { last, .. } => *last,
+        e => e,
+    }
+}
+
+/// Most history pages one read-back walks (20 messages each).
+const MAX_CONFIRM_PAGES: usize = 64;
 
 /// One group's outcome in [`Client::import_groups`]: its ID and its messages' outcomes.
 pub type GroupResult = (String, Result<Vec<MsgOutcome>, Error>);
@@ -137,11 +180,19 @@ impl Client {
     /// Imports one batch (at most the edition's `msgs_per_request` messages, in `SendTime` order)
     /// into `cursor`'s group and returns one outcome per message, in order.
     ///
-    /// A message without `Random` gets a random one before the first attempt, so that a retry after
-    /// an answer lost in transit is recognised by the server's duplicate rule. A whole-request
-    /// failure that one message can cause (10004, 10020, 80001, 80002) is isolated by splitting
-    /// the batch in halves until the bad messages stand alone; other API errors (10010 group
-    /// missing, 10007 wrong type, auth errors …) are returned as errors.
+    /// A message without `Random` gets a random one before the first attempt. **Confirm, don't
+    /// trust:** an attempt that may have been applied (a timeout after sending, a closed
+    /// connection, a 5xx page, 10002) is never sent again blindly; the client reads the group back
+    /// (`NextMsgSeq`, then the history above the cursor, matched by `Random` and `From_Account`),
+    /// takes what the server holds as imported, and sends only the rest. So the batch lands
+    /// exactly once whatever the server's duplicate rule (on `SendTime`, on the wall clock,
+    /// answered with the original `MsgSeq` or refused, or none at all), as long as this client is
+    /// the group's only writer: history above the cursor that matches nothing of the batch is
+    /// another writer's, and fails the batch ([`Error::Protocol`]).
+    ///
+    /// A whole-request failure that one message can cause (10004, 10020, 80001, 80002) is
+    /// isolated by splitting the batch in halves until the bad messages stand alone; other API
+    /// errors (10010 group missing, 10007 wrong type, auth errors …) are returned as errors.
     pub async fn import_batch(
         &self,
         cursor: &mut GroupCursor,
@@ -159,6 +210,21 @@ impl Client {
             Some(n) => n,
             None => self.next_msg_seq(&cursor.group_id).await?,
         };
+        if cursor.recheck {
+            // A request of an earlier batch whose fate was unknown may have landed late.
+            let now = self.next_msg_seq(&cursor.group_id).await?;
+            if now != next_seq {
+                return Err(Error::protocol(
+                    Command::ImportGroupMsg,
+                    format!(
+                        "group {}: NextMsgSeq is {now}, expected {next_seq}: a request of an earlier batch was applied after its read-back, or another writer imports into this group; stop and verify this group",
+                        cursor.group_id
+                    ),
+                ));
+            }
+            cursor.recheck = false;
+        }
+        let batch_start = next_seq;
         let msgs: Vec<ImportMsg> = msgs
             .iter()
             .map(|m| {
@@ -170,23 +236,63 @@ impl Client {
             .collect();
         let mut outcomes: Vec<Option<MsgOutcome>> = vec![None; msgs.len()];
         let mut seen = HashSet::new();
-        let mut work = VecDeque::from([(0, msgs.len())]);
-        while let Some((start, end)) = work.pop_front() {
-            let req =
-                ImportGroupMsgRequest::new(cursor.group_id.clone(), msgs[start..end].to_vec());
-            let resp = self.import_group_msg(&req).await?;
+        let mut confirms = 0u32;
+        let started = std::time::Instant::now();
+        let mut work: VecDeque<Vec<usize>> = VecDeque::from([(0..msgs.len()).collect()]);
+        while let Some(idx) = work.pop_front() {
+            let req = ImportGroupMsgRequest::new(
+                cursor.group_id.clone(),
+                idx.iter().map(|&i| msgs[i].clone()).collect(),
+            );
+            let resp = match self.call_envelope_unsent_on_doubt(&req).await {
+                Ok(resp) => resp,
+                Err(e) if in_doubt(&e) && confirms + 1 >= self.inner.retry.max_attempts.max(1) => {
+                    let (attempts, last) = (confirms + 1, doubt_source(e));
+                    return Err(Error::RetriesExhausted {
+                        attempts,
+                        elapsed: started.elapsed(),
+                        maybe_applied: true,
+                        last: Box::new(last),
+                    });
+                }
+                Err(e) if in_doubt(&e) => {
+                    confirms += 1;
+                    cursor.recheck = true;
+                    info!(group_id = %cursor.group_id, error = %e,
+                        "an import attempt may have been applied: reading the group back before sending again");
+                    let found = self
+                        .confirm_batch(&cursor.group_id, batch_start, &msgs, &outcomes)
+                        .await?;
+                    let mut rest = Vec::new();
+                    for i in idx {
+                        match found.get(&i) {
+                            Some(&(msg_seq, msg_time)) => {
+                                seen.insert(msg_seq);
+                                outcomes[i] = Some(MsgOutcome::Imported { msg_seq, msg_time });
+                            }
+                            None => rest.push(i),
+                        }
+                    }
+                    if !rest.is_empty() {
+                        tokio::time::sleep(self.inner.retry.backoff(confirms - 1)).await;
+                        work.push_front(rest);
+                    }
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             let code = resp.envelope.error_code;
             if code.is_ok() {
                 let results = resp.body.import_msg_result;
-                if results.len() != end - start {
+                if results.len() != idx.len() {
                     return Err(Error::protocol(
                         Command::ImportGroupMsg,
-                        format!("{} results for {} messages", results.len(), end - start),
+                        format!("{} results for {} messages", results.len(), idx.len()),
                     ));
                 }
-                for (i, r) in (start..end).zip(results) {
+                for (&i, r) in idx.iter().zip(results) {
                     outcomes[i] = Some(if r.result.is_ok() {
-                        if r.msg_seq < next_seq || !seen.insert(r.msg_seq) {
+                        if r.msg_seq < batch_start || !seen.insert(r.msg_seq) {
                             MsgOutcome::Duplicate {
                                 msg_seq: r.msg_seq,
                                 msg_time: r.msg_time,
@@ -205,15 +311,15 @@ impl Client {
                     });
                 }
             } else if ISOLATABLE.contains(&code) {
-                if end - start == 1 {
-                    outcomes[start] = Some(MsgOutcome::Rejected {
+                if idx.len() == 1 {
+                    outcomes[idx[0]] = Some(MsgOutcome::Rejected {
                         code,
                         reason: reason_of(code, &resp.envelope.error_info),
                     });
                 } else {
-                    let mid = start + (end - start) / 2;
-                    work.push_front((mid, end));
-                    work.push_front((start, mid));
+                    let (a, b) = idx.split_at(idx.len() / 2);
+                    work.push_front(b.to_vec());
+                    work.push_front(a.to_vec());
                 }
             } else {
                 into_body(Command::ImportGroupMsg, resp)?;
@@ -231,6 +337,89 @@ impl Client {
                 o.ok_or_else(|| Error::protocol(Command::ImportGroupMsg, "a message got no result"))
             })
             .collect()
+    }
+
+    /// After an attempt whose fate is unknown: which messages of the batch the group holds, by
+    /// index, with their `MsgSeq` and time. Reads `NextMsgSeq`, then the history from the newest
+    /// message down to `batch_start` (the batch's first possible `MsgSeq`), and matches each
+    /// stored message to an unsettled message of the batch with the same `Random` and sender.
+    /// A stored message above `batch_start` that matches neither an unsettled message nor one
+    /// already settled in this batch is another writer's: an error.
+    async fn confirm_batch(
+        &self,
+        group_id: &str,
+        batch_start: u64,
+        msgs: &[ImportMsg],
+        settled: &[Option<MsgOutcome>],
+    ) -> Result<HashMap<usize, (u64, i64)>, Error> {
+        let next = self.next_msg_seq(group_id).await?;
+        let mut found = HashMap::new();
+        if next <= batch_start {
+            return Ok(found);
+        }
+        let known: HashSet<u64> = settled
+            .iter()
+            .flatten()
+            .filter_map(MsgOutcome::msg_seq)
+            .collect();
+        let page_max = self.limits().history_page_max.max(1);
+        let mut top = next - 1;
+        let mut pages = 0;
+        loop {
+            let want = (top - batch_start + 1).min(page_max as u64);
+            let page = self
+                .group_msg_get_simple(&GroupMsgGetSimpleRequest {
+                    group_id: group_id.to_owned(),
+                    req_msg_number: want as i64,
+                    req_msg_seq: Some(top),
+                    with_recalled_msg: None,
+                })
+                .await?;
+            let mut lowest = u64::MAX;
+            for m in page.rsp_msg_list {
+                lowest = lowest.min(m.msg_seq);
+                if m.msg_seq < batch_start || m.msg_seq > top || known.contains(&m.msg_seq) {
+                    continue;
+                }
+                let hit = msgs.iter().enumerate().position(|(i, want)| {
+                    settled[i].is_none()
+                        && !found.contains_key(&i)
+                        && want.random == Some(i64::from(m.msg_random))
+                        && want.from_account == m.from_account
+                });
+                match hit {
+                    Some(i) => {
+                        found.insert(i, (m.msg_seq, m.msg_time_stamp));
+                    }
+                    None => {
+                        return Err(Error::protocol(
+                            Command::ImportGroupMsg,
+                            format!(
+                                "group {group_id}: MsgSeq {} (Random {}, From_Account {:?}) is not a message of this batch: another writer imports into this group; stop and verify it",
+                                m.msg_seq, m.msg_random, m.from_account
+                            ),
+                        ));
+                    }
+                }
+            }
+            pages += 1;
+            // Stop at the batch's start, or when the server does not page back (it ignores
+            // ReqMsgSeq), or after too many pages.
+            if lowest <= batch_start
+                || lowest == u64::MAX
+                || lowest > top
+                || pages >= MAX_CONFIRM_PAGES
+            {
+                break;
+            }
+            top = lowest - 1;
+        }
+        debug!(
+            group_id,
+            found = found.len(),
+            "read-back after an uncertain attempt"
+        );
+        Ok(found)
     }
 
     /// Imports `msgs` (in `SendTime` order) into one group, batch after batch, and returns one

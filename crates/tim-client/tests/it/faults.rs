@@ -86,10 +86,7 @@ async fn import_two(
         .timeout(Duration::from_millis(500))
         .build()
         .unwrap();
-    let mut cursor = GroupCursor {
-        group_id: "g".into(),
-        next_seq: Some(1),
-    };
+    let mut cursor = GroupCursor::at("g", 1);
     let res = client.import_batch(&mut cursor, &two_msgs()).await;
     (res, client)
 }
@@ -222,7 +219,7 @@ async fn a_failure_without_action_status_and_a_string_code_is_an_api_error() {
         &server,
         IMPORT_PATH,
         ResponseTemplate::new(200)
-            .set_body_json(json!({"ErrorCode": "10002", "ErrorInfo": "busy"})),
+            .set_body_json(json!({"ErrorCode": "60007", "ErrorInfo": "busy"})),
         1,
         ResponseTemplate::new(200).set_body_json(ok_import(2)),
     )

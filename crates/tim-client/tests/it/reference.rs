@@ -197,10 +197,7 @@ async fn whole_request_errors_are_returned_not_isolated() {
         })
         .await
         .unwrap();
-    let mut cursor = GroupCursor {
-        group_id: "g-av".into(),
-        next_seq: Some(1),
-    };
+    let mut cursor = GroupCursor::at("g-av", 1);
     let err = client
         .import_batch(&mut cursor, &[msg(0), msg(1)])
         .await
@@ -220,10 +217,7 @@ async fn oversized_batches_are_refused_before_sending() {
     let server = Server::start(Edition::Current, None, false).await;
     let client = builder(&server.url(), Edition::Current).build().unwrap();
     let msgs: Vec<ImportMsg> = (0..8).map(msg).collect();
-    let mut cursor = GroupCursor {
-        group_id: "g".into(),
-        next_seq: Some(1),
-    };
+    let mut cursor = GroupCursor::at("g", 1);
     let err = client.import_batch(&mut cursor, &msgs).await.unwrap_err();
     assert!(matches!(err, Error::InvalidInput(_)), "{err}");
     assert_eq!(client.stats().requests, 0);
