@@ -147,6 +147,47 @@ async fn next_msg_seq_asks_for_that_field_alone() {
     assert_eq!(client.next_msg_seq("g").await.unwrap(), 9);
 }
 
+/// A request whose read-back found nothing may still be applied late (the control plane cannot
+/// show that: the reference server drops a call whose client hung up). Before the group's next
+/// batch the client confirms `NextMsgSeq` again, and a late copy stops it instead of going unseen.
+#[tokio::test]
+async fn a_late_copy_after_the_read_back_stops_the_next_batch() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(INFO_PATH))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!({"ActionStatus": "OK", "ErrorCode": 0, "GroupInfo": [{"GroupId": "g", "ErrorCode": 0, "NextMsgSeq": 5}]}),
+        ))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(IMPORT_PATH))
+        .respond_with(ResponseTemplate::new(200).set_body_json(ok_import(2)))
+        .mount(&server)
+        .await;
+    let client = builder(&server.uri(), Edition::Seed).build().unwrap();
+    // The previous batch ended at NextMsgSeq 3 after an uncertain attempt; the server says 5.
+    let mut cursor = GroupCursor {
+        recheck: true,
+        ..GroupCursor::at("g", 3)
+    };
+    let err = client
+        .import_batch(&mut cursor, &two_msgs())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Protocol { detail, .. } if detail.contains("NextMsgSeq is 5, expected 3")),
+        "{err}"
+    );
+    let imports =
+        |reqs: Vec<wiremock::Request>| reqs.iter().filter(|r| r.url.path() == IMPORT_PATH).count();
+    let sent = imports(server.received_requests().await.unwrap());
+    assert_eq!(sent, 0, "nothing is sent after a late copy");
+    // Without the flag, the cursor is trusted and the batch goes out.
+    let mut cursor = GroupCursor::at("g", 3);
+    assert!(client.import_batch(&mut cursor, &two_msgs()).await.is_ok());
+}
+
 #[tokio::test]
 async fn an_error_page_echoing_the_url_does_not_leak_the_usersig() {
     let server = MockServer::start().await;

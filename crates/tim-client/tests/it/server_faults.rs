@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use tim_client::{Client, Error, GroupCursor, MsgOutcome, RetryPolicy};
 use tim_model::api::group_msg_get_simple::GroupMsgGetSimpleRequest;
-use tim_model::api::import_group_msg::ImportMsg;
+use tim_model::api::import_group_msg::{ImportGroupMsgRequest, ImportMsg};
 use tim_model::control::{FaultEffect, FaultRule};
 use tim_model::usersig::{sign, SecretKey};
 use tim_model::{Command, Edition, ErrorCode, GroupType};
@@ -416,4 +416,34 @@ fn assert_no_secrets(err: &Error) {
     assert!(!shown.contains("usersig="), "{shown}");
     assert!(!shown.contains("eJ"), "{shown}");
     assert!(!shown.contains(DEV_SECRET_KEY), "{shown}");
+}
+
+/// History above the cursor that matches nothing of the batch is another writer's: after a lost
+/// answer the read-back finds it, and the batch stops with an error naming it instead of
+/// guessing what was stored.
+#[tokio::test]
+async fn another_writer_found_by_the_read_back_stops_the_batch() {
+    let (_server, client) = setup(quick_retries(4)).await;
+    // Someone else stores a message after this importer read the group's NextMsgSeq (1).
+    let mut foreign = msg(7);
+    foreign.from_account = "someone-else".into();
+    foreign.random = Some(424_242);
+    let req = ImportGroupMsgRequest::new(GROUP, vec![foreign]);
+    assert!(client
+        .import_group_msg(&req)
+        .await
+        .unwrap()
+        .envelope
+        .is_ok());
+    set_faults(&client, &[on_import(FaultEffect::lose_reply()).times(1)]).await;
+    let err = import_into(&client, GROUP, &two_msgs()).await.unwrap_err();
+    assert!(
+        matches!(&err, Error::Protocol { detail, .. } if detail.contains("MsgSeq 1") && detail.contains("another writer")),
+        "{err}"
+    );
+    assert_eq!(
+        calls(&client, Command::ImportGroupMsg).await.len(),
+        2,
+        "the foreign import and the lost attempt; nothing sent after the read-back"
+    );
 }
