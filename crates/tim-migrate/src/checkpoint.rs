@@ -2,10 +2,19 @@
 //! nothing lost and nothing imported twice.
 //!
 //! A checkpoint records the target (base URL, SDKAppID, edition), a fingerprint of each input file
-//! (size and SHA-256 of its first and last MiB: cheap, and enough to notice a different or edited
-//! file) and, per group: whether it was created, how many messages of its ordered stream
+//! (size and SHA-256 of its first and last MiB, checked before anything else, plus the SHA-256 of
+//! the whole file: the messages file is hashed during the sort pass and checked right after it, the
+//! groups and members files when the import starts), the length of the rejects file as of the save,
+//! and, per group: whether it was created, the group's `NextMsgSeq` before the importer's first
+//! message (saved before that message is sent), how many messages of its ordered stream
 //! ([`crate::prepare`]) the server confirmed, the last `MsgSeq`, how many were rejected, and how many
-//! members were imported. [`Checkpoint::save`] is atomic: a temporary file in the same directory is
+//! members were imported.
+//!
+//! Format version 2 added `sha256`, `rejects_len` and `start_seq`, and goes with version 2 of the
+//! `Random` derivation ([`crate::random`]). A version-1 checkpoint is refused: the messages its
+//! import sent without `Random` or `SourceId` carry values this build would not derive, so a
+//! resume could not recognise them on the server; finish that import with the build that started
+//! it. [`Checkpoint::save`] is atomic: a temporary file in the same directory is
 //! written, fsynced and renamed over the old one, then the directory is fsynced, so a crash leaves
 //! either the old or the new checkpoint, never a torn one.
 
@@ -19,7 +28,7 @@ use sha2::{Digest, Sha256};
 use tim_model::Edition;
 
 /// Format version written by this build.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 /// Bytes hashed at each end of an input file.
 pub const FINGERPRINT_SPAN: u64 = 1 << 20;
 
@@ -45,6 +54,10 @@ pub struct FileFingerprint {
     pub head_sha256: String,
     /// Hex SHA-256 of the last [`FINGERPRINT_SPAN`] bytes.
     pub tail_sha256: String,
+    /// Hex SHA-256 of the whole file, once known (the messages file is hashed during the sort
+    /// pass, see [`crate::prepare::Prepared::sha256`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
 }
 
 impl FileFingerprint {
@@ -59,13 +72,28 @@ impl FileFingerprint {
             size,
             head_sha256: head,
             tail_sha256: tail,
+            sha256: None,
         })
     }
 
-    /// Whether both describe the same content (the path is not compared).
+    /// Fingerprints `path`, hashing the whole file as well.
+    pub fn of_whole(path: &Path) -> io::Result<FileFingerprint> {
+        let mut fp = FileFingerprint::of(path)?;
+        let mut h = Sha256::new();
+        io::copy(&mut File::open(path)?, &mut HashWriter(&mut h))?;
+        fp.sha256 = Some(hex(&h.finalize()));
+        Ok(fp)
+    }
+
+    /// Whether both describe the same content (the path is not compared; the whole-file hashes
+    /// only when both are known).
     pub fn same_content(&self, other: &FileFingerprint) -> bool {
         (self.size, &self.head_sha256, &self.tail_sha256)
             == (other.size, &other.head_sha256, &other.tail_sha256)
+            && match (&self.sha256, &other.sha256) {
+                (Some(a), Some(b)) => a == b,
+                _ => true,
+            }
     }
 }
 
@@ -73,7 +101,12 @@ fn hash_span(f: &mut File, from: u64) -> io::Result<String> {
     f.seek(SeekFrom::Start(from))?;
     let mut h = Sha256::new();
     io::copy(&mut f.take(FINGERPRINT_SPAN), &mut HashWriter(&mut h))?;
-    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+    Ok(hex(&h.finalize()))
+}
+
+/// Lower-case hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 struct HashWriter<'a>(&'a mut Sha256);
@@ -102,19 +135,20 @@ pub struct InputFingerprint {
 }
 
 impl InputFingerprint {
-    /// Fingerprints the inputs.
+    /// Fingerprints the inputs: the groups and members files whole, the messages file by its
+    /// ends (its whole hash comes from the sort pass).
     pub fn of(paths: &crate::input::InputPaths) -> io::Result<InputFingerprint> {
         Ok(InputFingerprint {
             messages: FileFingerprint::of(&paths.messages)?,
             groups: paths
                 .groups
                 .as_deref()
-                .map(FileFingerprint::of)
+                .map(FileFingerprint::of_whole)
                 .transpose()?,
             members: paths
                 .members
                 .as_deref()
-                .map(FileFingerprint::of)
+                .map(FileFingerprint::of_whole)
                 .transpose()?,
         })
     }
@@ -139,6 +173,10 @@ pub struct GroupProgress {
     /// Members of the group imported (lines of the members file, in order).
     #[serde(default)]
     pub members_done: u64,
+    /// The group's `NextMsgSeq` before the importer sent its first message, saved before that
+    /// message went out: a resume reads the group back from there even when no batch was confirmed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_seq: Option<u64>,
 }
 
 /// The checkpoint file.
@@ -150,6 +188,11 @@ pub struct Checkpoint {
     pub target: Target,
     /// Which inputs it reads.
     pub input: InputFingerprint,
+    /// Length in bytes of the rejects file when this checkpoint was saved (after it was synced):
+    /// `--resume` cuts off anything beyond (a torn line, or rejects of batches this checkpoint does
+    /// not confirm, which are sent again).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rejects_len: Option<u64>,
     /// Progress per group, by `GroupId`.
     #[serde(default)]
     pub groups: BTreeMap<String, GroupProgress>,
@@ -187,6 +230,20 @@ pub enum CheckpointError {
         /// What this run has.
         given: String,
     },
+    /// An input file changed since the checkpoint was written (its whole-file hash differs).
+    #[error("{what} {file} changed since checkpoint {path} was written (its SHA-256 is {given:.12}…, the checkpoint records {recorded:.12}…): restore the file as it was to resume, or start a new import with another --checkpoint file")]
+    InputChanged {
+        /// The checkpoint file.
+        path: String,
+        /// Which input (`messages file`, …).
+        what: &'static str,
+        /// The input file as this run names it.
+        file: String,
+        /// The hash the checkpoint records.
+        recorded: String,
+        /// The hash of the file now.
+        given: String,
+    },
 }
 
 impl Checkpoint {
@@ -196,6 +253,7 @@ impl Checkpoint {
             version: VERSION,
             target,
             input,
+            rejects_len: None,
             groups: BTreeMap::new(),
         }
     }
@@ -224,9 +282,17 @@ impl Checkpoint {
                 message: e.to_string(),
             })?;
         if cp.version != VERSION {
+            let why = if cp.version < VERSION {
+                "; it was written by an older tim-migrate, which derived other Randoms: finish that import with the version that started it, or start a new import with another --checkpoint file"
+            } else {
+                ""
+            };
             return Err(CheckpointError::Format {
                 path: shown,
-                message: format!("format version {} (this build reads {VERSION})", cp.version),
+                message: format!(
+                    "format version {} (this build reads {VERSION}){why}",
+                    cp.version
+                ),
             });
         }
         Ok(Some(cp))
@@ -302,6 +368,22 @@ impl Checkpoint {
             ),
         ];
         for (what, rec, given) in pairs {
+            if let (Some(a), Some(b)) = (rec, given) {
+                if let (Some(ra), Some(gb)) = (&a.sha256, &b.sha256) {
+                    if ra != gb
+                        && (a.size, &a.head_sha256, &a.tail_sha256)
+                            == (b.size, &b.head_sha256, &b.tail_sha256)
+                    {
+                        return Err(CheckpointError::InputChanged {
+                            path: crate::input::display_path(path),
+                            what,
+                            file: b.path.clone(),
+                            recorded: ra.clone(),
+                            given: gb.clone(),
+                        });
+                    }
+                }
+            }
             let same = match (rec, given) {
                 (None, None) => true,
                 (Some(a), Some(b)) => a.same_content(b),
@@ -312,6 +394,29 @@ impl Checkpoint {
             }
         }
         Ok(())
+    }
+
+    /// After the sort pass: records the messages file's whole-file hash, or refuses to resume when
+    /// it differs from the one recorded (a file edited in the middle keeps its size and ends).
+    pub fn check_messages_hash(
+        &mut self,
+        path: &Path,
+        file: &str,
+        sha256: &str,
+    ) -> Result<(), CheckpointError> {
+        match &self.input.messages.sha256 {
+            Some(recorded) if recorded != sha256 => Err(CheckpointError::InputChanged {
+                path: crate::input::display_path(path),
+                what: "messages file",
+                file: file.to_owned(),
+                recorded: recorded.clone(),
+                given: sha256.to_owned(),
+            }),
+            _ => {
+                self.input.messages.sha256 = Some(sha256.to_owned());
+                Ok(())
+            }
+        }
     }
 }
 

@@ -8,24 +8,29 @@
 //! `Random` ([`crate::random`]), so readers see final values and a resumed import can skip the
 //! messages already confirmed without recomputing anything.
 //!
+//! The sort pass also hashes the whole file (SHA-256, [`Prepared::sha256`]) for the checkpoint.
+//!
 //! The result keeps an in-memory index with one [`GroupSlice`] per group (about 100 bytes each) and
 //! the prepared file (deleted when the [`Prepared`] is dropped). [`Prepared::read_group`] opens an
 //! independent reader per call, so several groups can be streamed concurrently.
 //!
 //! Peak memory: one run (bounded by `run_bytes` of input lines plus ~100 bytes of overhead per
-//! record), plus `fan_in` read buffers of 16 KiB during merges, plus the group index, plus the
-//! `Random` window of one group ([`crate::random`], "Memory").
+//! record), plus `fan_in` read buffers of 16 KiB during merges, plus the group index (and the set of
+//! groups that supply `Random`s), plus the supplied `Random`s of one group ([`crate::random`],
+//! "Memory"). A group that supplies `Random`s is written twice in the final pass (through a
+//! temporary file), since its derived values must avoid every supplied one.
 
 use std::cmp::Ordering;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, HashSet};
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
+use sha2::{Digest, Sha256};
 use tempfile::NamedTempFile;
 use tim_model::api::import_group_msg::ImportMsg;
 
-use crate::input::{self, InputError, LineError, MessageLine, MessageReader, Record};
+use crate::input::{self, InputError, LineError, MessageLine, Record};
 use crate::random::{Collision, RandomAssigner, RandomOptions, Seed, SpaceExhausted};
 
 /// Default largest run, in records.
@@ -133,7 +138,7 @@ pub struct BuildStats {
     pub merge_passes: u64,
     /// Most records held in one run.
     pub max_run_records: u64,
-    /// Most messages held by one group's `Random` window.
+    /// Most supplied `Random`s held for one group ([`crate::random`], "Memory").
     pub max_window: u64,
 }
 
@@ -146,6 +151,7 @@ pub struct Prepared {
     collisions: Vec<GroupCollision>,
     collision_count: u64,
     stats: BuildStats,
+    sha256: String,
 }
 
 /// One record of a run: the sort key, the seed and the original line.
@@ -271,6 +277,20 @@ fn merge(
     Ok(())
 }
 
+/// Hashes every byte read through it.
+struct HashRead<'a, R> {
+    inner: R,
+    hasher: &'a mut Sha256,
+}
+
+impl<R: Read> Read for HashRead<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
 fn temp_file(dir: Option<&Path>) -> Result<File, PrepareError> {
     match dir {
         Some(d) => tempfile::tempfile_in(d),
@@ -294,6 +314,10 @@ fn spill(run: &mut Vec<Spill>, dir: Option<&Path>) -> Result<File, PrepareError>
 type Assigner = RandomAssigner<(u64, String)>;
 
 /// Writes the prepared file: `line \t random \t raw` per message, groups contiguous.
+///
+/// A group that supplies `Random`s (known from the input pass) is first buffered in a temporary
+/// file while its supplied values are collected, since a derived value must differ from every one
+/// of them, even one that comes later in the stream; a group without any is written straight away.
 struct Writer {
     out: BufWriter<File>,
     offset: u64,
@@ -304,6 +328,11 @@ struct Writer {
     random: RandomOptions,
     messages: u64,
     max_window: u64,
+    /// Groups with at least one supplied `Random`.
+    with_supplied: HashSet<String>,
+    /// The current group's records and supplied values, when it is in `with_supplied`.
+    buffered: Option<(BufWriter<File>, Vec<i64>)>,
+    temp_dir: Option<PathBuf>,
 }
 
 impl Writer {
@@ -323,12 +352,28 @@ impl Writer {
                 RandomAssigner::new(rec.group_id.clone(), self.random),
                 slice,
             ));
+            if self.with_supplied.contains(&rec.group_id) {
+                let file = temp_file(self.temp_dir.as_deref())?;
+                self.buffered = Some((BufWriter::with_capacity(64 * 1024, file), Vec::new()));
+            }
         }
-        let seed = Seed::decode(&rec.seed)
-            .ok_or_else(|| PrepareError::Corrupt(format!("bad seed {:?}", rec.seed)))?;
-        let (assigner, slice) = self.current.as_mut().expect("set above");
+        let (_, slice) = self.current.as_mut().expect("set above");
         slice.count += 1;
         slice.last_send_time = rec.send_time;
+        if let Some((w, supplied)) = self.buffered.as_mut() {
+            if let Some(Seed::Supplied(r)) = Seed::decode(&rec.seed) {
+                supplied.push(r);
+            }
+            return rec.write(w).map_err(PrepareError::Temp);
+        }
+        self.assign(rec)
+    }
+
+    /// Gives `rec` its `Random` and writes it to the prepared file.
+    fn assign(&mut self, rec: Spill) -> Result<(), PrepareError> {
+        let seed = Seed::decode(&rec.seed)
+            .ok_or_else(|| PrepareError::Corrupt(format!("bad seed {:?}", rec.seed)))?;
+        let (assigner, _) = self.current.as_mut().expect("a group is open");
         let out = &mut self.out;
         let offset = &mut self.offset;
         let mut err = None;
@@ -347,6 +392,18 @@ impl Writer {
     }
 
     fn finish_group(&mut self) -> Result<(), PrepareError> {
+        if let Some((w, supplied)) = self.buffered.take() {
+            let file = w
+                .into_inner()
+                .map_err(|e| PrepareError::Temp(e.into_error()))?;
+            if let Some((assigner, _)) = self.current.as_mut() {
+                assigner.reserve_supplied(supplied);
+            }
+            let mut reader = RunReader::new(file)?;
+            while let Some(rec) = reader.next()? {
+                self.assign(rec)?;
+            }
+        }
         let Some((mut assigner, mut slice)) = self.current.take() else {
             return Ok(());
         };
@@ -406,7 +463,7 @@ impl Prepared {
     /// Lines that do not decode are left out of the prepared file (counted in
     /// [`BuildStats::skipped_lines`]); `on_line` returning an error stops the build with it. Note
     /// that leaving a line out shifts the positions used to derive the `Random` of later messages
-    /// of its group that have neither `Random` nor `SourceId`: import only inputs that `check` accepts.
+    /// of its group that have no `Random`: import only inputs that `check` accepts.
     pub fn build_with(
         messages: &Path,
         opts: &PrepareOptions,
@@ -419,7 +476,23 @@ impl Prepared {
         let mut runs: Vec<File> = Vec::new();
         let mut run: Vec<Spill> = Vec::new();
         let mut run_bytes = 0usize;
-        for r in MessageReader::open(messages)? {
+        let mut with_supplied = HashSet::new();
+        let mut hasher = Sha256::new();
+        let file = File::open(messages).map_err(|source| InputError::Io {
+            file: input::display_path(messages),
+            source,
+        })?;
+        let reader = input::JsonlReader::<input::Messages, _>::new(
+            BufReader::with_capacity(
+                64 * 1024,
+                HashRead {
+                    inner: file,
+                    hasher: &mut hasher,
+                },
+            ),
+            input::display_path(messages),
+        );
+        for r in reader {
             let rec = match r {
                 Ok(rec) => rec,
                 Err(InputError::Line(e)) => {
@@ -433,6 +506,9 @@ impl Prepared {
             let Record { line, raw, value } = rec;
             let seed =
                 crate::random::seed_of(&value.group_id, value.source_id.as_deref(), &value.msg);
+            if matches!(seed, Seed::Supplied(_)) && !with_supplied.contains(&value.group_id) {
+                with_supplied.insert(value.group_id.clone());
+            }
             run_bytes += raw.len() + value.group_id.len();
             run.push(Spill {
                 send_time: value.msg.send_time,
@@ -447,6 +523,7 @@ impl Prepared {
                 run_bytes = 0;
             }
         }
+        let sha256 = crate::checkpoint::hex(&hasher.finalize());
         if !run.is_empty() {
             stats.max_run_records = stats.max_run_records.max(run.len() as u64);
             runs.push(spill(&mut run, dir)?);
@@ -491,6 +568,9 @@ impl Prepared {
             random: opts.random,
             messages: 0,
             max_window: 0,
+            with_supplied,
+            buffered: None,
+            temp_dir: opts.temp_dir.clone(),
         };
         merge(runs, &mut |rec| writer.push(rec))?;
         writer.finish_group()?;
@@ -504,6 +584,7 @@ impl Prepared {
             collisions: writer.collisions,
             collision_count: writer.collision_count,
             stats,
+            sha256,
         })
     }
 
@@ -538,6 +619,12 @@ impl Prepared {
     /// The messages file as the user named it.
     pub fn source(&self) -> &str {
         &self.source
+    }
+
+    /// Hex SHA-256 of the whole messages file as read by the sort pass (the checkpoint's
+    /// fingerprint of it, see [`crate::checkpoint`]).
+    pub fn sha256(&self) -> &str {
+        &self.sha256
     }
 
     /// Streams `group`'s messages in order, skipping the first `skip` (already confirmed ones,

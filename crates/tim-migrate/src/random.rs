@@ -1,38 +1,51 @@
 //! Deterministic `Random` per message, so that a re-sent batch is recognised by the server's
-//! duplicate rule (docs/behaviour.md: same `Random` within 300 s of `SendTime` in a group).
+//! duplicate rule (docs/behaviour.md: same `Random` within 300 s of `SendTime` in a group), and so
+//! that no two messages of a group share a `Random` at all, whatever clock or length the server's
+//! duplicate window has.
 //!
-//! Each message of a group's ordered stream (by `SendTime`, stable by line) gets, in this order:
+//! Each message of a group's ordered stream (by `SendTime`, stable by line) gets:
 //!
-//! 1. its own `Random`, if the input supplies one ([`Seed::Supplied`]);
-//! 2. else a value derived from (`GroupId`, `SourceId`) when the input has a `SourceId`
-//!    ([`Seed::SourceId`]): stable even if other messages are added or removed;
-//! 3. else a value derived from the message's position in its group's ordered stream and its
-//!    content ([`Seed::Content`]), so two identical messages sent in the same second both stay.
+//! 1. its own `Random`, if the input supplies one ([`Seed::Supplied`]), unchanged;
+//! 2. with a `SourceId` ([`Seed::SourceId`]): SHA-256 of (`tim-migrate/random/v1`, the group, the
+//!    `SourceId`, a counter), the first candidate not taken (see below); stable even if other
+//!    messages are added or removed, unless its candidate collides (probability about n / 2^32
+//!    for a group of n messages);
+//! 3. else ([`Seed::Content`]) the next value of a keyed permutation of `0..space`, plus one:
+//!    the k-th such value of the group is `perm(k) + 1`, skipping any value taken.
 //!
-//! Derived values use SHA-256 (`tim-migrate/random/v1`, the group, the key, a counter) and lie in
-//! `1..=space` (0 is never used: some implementations read it as "no Random"). Two different
-//! messages of a group must never share a `Random` within the duplicate window, since the server
-//! would silently drop the later one: a derived candidate that equals any `Random` (supplied, or
-//! derived earlier in the stream) of the group within `window_secs` of its `SendTime` on either side
-//! is rejected and the counter incremented. The stream and the inputs decide every step, so a
-//! re-run derives the same values.
+//! Values lie in `1..=space` (0 is never used: some implementations read it as "no Random"). A
+//! value is *taken* when a message of the group supplies it (anywhere in the stream), or an earlier
+//! `SourceId` message of the group got it, or (for a `SourceId` candidate) the permutation handed
+//! it out already, which inverting the permutation tells in O(1). A permutation never repeats, so
+//! derived values are unique over the group's whole stream, not only within the duplicate window
+//! (a server whose window runs on the wall clock, or lasts longer, would drop a repeat), and never
+//! equal a supplied value of the group.
+//!
+//! The permutation is a balanced Feistel network (8 rounds, SplitMix64 round function, round keys
+//! from SHA-256 of (`tim-migrate/random/v2`, the `GroupId`)) over the smallest even number of
+//! bits that holds `space`, with cycle walking down to `0..space`. The stream and the group decide
+//! every value, so a re-run of the same input derives the same values.
 //!
 //! Supplied values are never changed: two supplied `Random`s that collide within the window are the
 //! user's data, reported through [`RandomAssigner::collisions`] (and by `tim-migrate check`).
 //!
 //! # Memory
 //!
-//! The assigner keeps the messages of the current group whose `SendTime` lies within
-//! `window_secs` before the oldest message not yet assigned, and those up to `window_secs` after it:
-//! O(W) entries, W the largest number of messages one group has in any `2 × window_secs` span
-//! (600 s by default), each a few dozen bytes plus the caller's payload. Each derivation costs
-//! O(1) expected (a hash-set lookup per candidate).
+//! The caller declares the group's supplied values before its first message
+//! ([`RandomAssigner::reserve_supplied`]): 4 bytes per distinct supplied value (a sorted vector),
+//! and the assigner keeps the values it derived from `SourceId`s (a hash set, about 8 bytes each):
+//! for the largest group, 20 MB per 5 million messages that supply a `Random`, 40 MB per 5 million
+//! that have a `SourceId`, nothing for messages with neither. Messages are emitted as they are
+//! pushed; each derivation costs O(1) expected.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::marker::PhantomData;
 
 use sha2::{Digest, Sha256};
 
 const DOMAIN: &[u8] = b"tim-migrate/random/v1";
+/// Domain of the permutation keys.
+const PERMUTATION_DOMAIN: &[u8] = b"tim-migrate/random/v2";
 
 /// What a message's `Random` comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,9 +139,10 @@ pub fn seed_of(
 /// Settings of the derivation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RandomOptions {
-    /// The duplicate window in seconds of `SendTime` (`Limits::dedup_window_secs`, 300).
+    /// The duplicate window in seconds of `SendTime` (`Limits::dedup_window_secs`, 300): two
+    /// supplied values repeated within it are reported as a [`Collision`].
     pub window_secs: i64,
-    /// Derived values lie in `1..=space`: `u32::MAX` in real use; tests shrink it to force collisions.
+    /// Derived values lie in `1..=space`: `u32::MAX` in real use; tests shrink it to exhaust it.
     pub space: u32,
 }
 
@@ -157,7 +171,7 @@ pub struct Collision {
 
 /// Why no `Random` could be derived.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("no free Random for the message at line {line}: every value of the space is used within the duplicate window")]
+#[error("no free Random for the message at line {line}: the group has more messages than the Random space holds")]
 pub struct SpaceExhausted {
     /// Line number of the message.
     pub line: u64,
@@ -172,43 +186,120 @@ pub struct Assigned<T> {
     pub payload: T,
 }
 
-struct Entry<T> {
-    send_time: i64,
-    line: u64,
-    position: u64,
-    seed: Seed,
-    random: Option<i64>,
-    payload: Option<T>,
+/// Rounds of the Feistel network.
+const ROUNDS: usize = 8;
+
+/// A keyed permutation of `0..size` (balanced Feistel network with cycle walking).
+#[derive(Debug, Clone)]
+pub struct Permutation {
+    size: u64,
+    half_bits: u32,
+    keys: [u64; ROUNDS],
 }
 
-/// Assigns `Random`s to one group's messages, pushed in stream order (by `SendTime`, then line).
-///
-/// Output is emitted in the same order, at most `window_secs` of `SendTime` behind the input (the
-/// assigner must see every supplied `Random` within the window ahead of a message before choosing
-/// its value). Call [`RandomAssigner::finish`] at the end of the group.
+fn splitmix64(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+impl Permutation {
+    /// The permutation of `0..size` (`size` ≥ 1, at most 2^32) keyed by `group_id`.
+    pub fn new(group_id: &str, size: u64) -> Permutation {
+        let size = size.clamp(1, 1 << 32);
+        let bits = 64 - (size - 1).leading_zeros();
+        let half_bits = bits.div_ceil(2).max(1);
+        let d1 = digest(&[PERMUTATION_DOMAIN, b"keys", group_id.as_bytes(), &[1]]);
+        let d2 = digest(&[PERMUTATION_DOMAIN, b"keys", group_id.as_bytes(), &[2]]);
+        let mut keys = [0u64; ROUNDS];
+        for (i, k) in keys.iter_mut().enumerate() {
+            let d = if i < 4 { &d1 } else { &d2 };
+            let o = (i % 4) * 8;
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&d[o..o + 8]);
+            *k = u64::from_le_bytes(b);
+        }
+        Permutation {
+            size,
+            half_bits,
+            keys,
+        }
+    }
+
+    /// The image of `x` (`x < size`); values of `x` at or above `size` are returned as they are.
+    pub fn apply(&self, x: u64) -> u64 {
+        if x >= self.size {
+            return x;
+        }
+        let mut y = self.feistel(x);
+        while y >= self.size {
+            y = self.feistel(y);
+        }
+        y
+    }
+
+    /// The preimage of `y` (`y < size`): `invert(apply(x)) == x`.
+    pub fn invert(&self, y: u64) -> u64 {
+        if y >= self.size {
+            return y;
+        }
+        let mut x = self.feistel_inv(y);
+        while x >= self.size {
+            x = self.feistel_inv(x);
+        }
+        x
+    }
+
+    fn feistel_inv(&self, y: u64) -> u64 {
+        let h = self.half_bits;
+        let mask = (1u64 << h) - 1;
+        let (mut l, mut r) = (y >> h, y & mask);
+        for k in self.keys.iter().rev() {
+            let f = splitmix64(l ^ k) & mask;
+            (l, r) = (r ^ f, l);
+        }
+        (l << h) | r
+    }
+
+    fn feistel(&self, x: u64) -> u64 {
+        let h = self.half_bits;
+        let mask = (1u64 << h) - 1;
+        let (mut l, mut r) = (x >> h, x & mask);
+        for k in self.keys {
+            let f = splitmix64(r ^ k) & mask;
+            (l, r) = (r, l ^ f);
+        }
+        (l << h) | r
+    }
+}
+
+/// Assigns `Random`s to one group's messages, pushed in stream order (by `SendTime`, then line),
+/// and emits each message at once. Declare the group's supplied values first
+/// ([`RandomAssigner::reserve_supplied`]): a derived value is never one of them.
 pub struct RandomAssigner<T> {
     group_id: String,
     opts: RandomOptions,
-    entries: VecDeque<Entry<T>>,
-    /// Index (into `entries`) of the first message not yet emitted.
-    next: usize,
-    /// Index past the last entry whose supplied value is in `known`.
-    hi: usize,
-    /// Randoms of the entries in the window around `next` that are fixed (supplied, or assigned).
-    known: HashMap<i64, u32>,
-    position: u64,
+    perm: Permutation,
+    /// Index of the next permutation value to try.
+    next_index: u64,
+    /// The group's supplied values in `1..=space`, sorted, without repeats.
+    reserved: Vec<u32>,
+    /// Values derived so far from a `SourceId`.
+    by_source: HashSet<u32>,
     last_supplied: HashMap<i64, (i64, u64)>,
     supplied_order: VecDeque<(i64, i64)>,
     collisions: Vec<Collision>,
     collision_count: u64,
-    max_kept: usize,
+    _payload: PhantomData<fn(T)>,
 }
 
 impl<T> std::fmt::Debug for RandomAssigner<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RandomAssigner")
             .field("group_id", &self.group_id)
-            .field("pending", &(self.entries.len() - self.next))
+            .field("next_index", &self.next_index)
+            .field("reserved", &self.reserved.len())
             .finish_non_exhaustive()
     }
 }
@@ -219,24 +310,39 @@ pub const MAX_COLLISIONS_KEPT: usize = 1000;
 impl<T> RandomAssigner<T> {
     /// An assigner for `group_id`'s stream.
     pub fn new(group_id: impl Into<String>, opts: RandomOptions) -> Self {
+        let group_id = group_id.into();
+        let perm = Permutation::new(&group_id, u64::from(opts.space.max(1)));
         RandomAssigner {
-            group_id: group_id.into(),
+            group_id,
             opts,
-            entries: VecDeque::new(),
-            next: 0,
-            hi: 0,
-            known: HashMap::new(),
-            position: 0,
+            perm,
+            next_index: 0,
+            reserved: Vec::new(),
+            by_source: HashSet::new(),
             last_supplied: HashMap::new(),
             supplied_order: VecDeque::new(),
             collisions: Vec::new(),
             collision_count: 0,
-            max_kept: 0,
+            _payload: PhantomData,
         }
     }
 
-    /// Adds the next message of the stream; `line` identifies it in collision reports. Messages
-    /// that are ready are passed to `out`, in order.
+    /// Declares `Random`s supplied by messages of the group (all of them, before the first
+    /// [`RandomAssigner::push`]; values outside `1..=space` are ignored, they cannot collide).
+    pub fn reserve_supplied(&mut self, values: impl IntoIterator<Item = i64>) {
+        let space = i64::from(self.opts.space);
+        self.reserved.extend(
+            values
+                .into_iter()
+                .filter(|v| (1..=space).contains(v))
+                .map(|v| v as u32),
+        );
+        self.reserved.sort_unstable();
+        self.reserved.dedup();
+    }
+
+    /// Adds the next message of the stream and passes it to `out` with its `Random`; `line`
+    /// identifies it in collision reports and errors.
     pub fn push(
         &mut self,
         send_time: i64,
@@ -245,40 +351,20 @@ impl<T> RandomAssigner<T> {
         payload: T,
         out: &mut impl FnMut(Assigned<T>),
     ) -> Result<(), SpaceExhausted> {
-        if let Seed::Supplied(r) = seed {
-            self.note_supplied(r, send_time, line);
-        }
         let random = match seed {
-            Seed::Supplied(r) => Some(r),
-            _ => None,
+            Seed::Supplied(r) => {
+                self.note_supplied(r, send_time, line);
+                r
+            }
+            Seed::SourceId(key) => self.derive_from_source(&key, line)?,
+            Seed::Content(_) => self.derive(line)?,
         };
-        self.entries.push_back(Entry {
-            send_time,
-            line,
-            position: self.position,
-            seed,
-            random,
-            payload: Some(payload),
-        });
-        self.position += 1;
-        self.max_kept = self.max_kept.max(self.entries.len());
-        // Everything at least `window` older than the newest message has seen its whole window.
-        while self.next < self.entries.len()
-            && self.entries[self.next]
-                .send_time
-                .saturating_add(self.opts.window_secs)
-                < send_time
-        {
-            self.emit_next(out)?;
-        }
+        out(Assigned { random, payload });
         Ok(())
     }
 
-    /// Emits the remaining messages (end of the group).
-    pub fn finish(&mut self, out: &mut impl FnMut(Assigned<T>)) -> Result<(), SpaceExhausted> {
-        while self.next < self.entries.len() {
-            self.emit_next(out)?;
-        }
+    /// Ends the group (every message was emitted by [`RandomAssigner::push`] already).
+    pub fn finish(&mut self, _out: &mut impl FnMut(Assigned<T>)) -> Result<(), SpaceExhausted> {
         Ok(())
     }
 
@@ -292,9 +378,50 @@ impl<T> RandomAssigner<T> {
         self.collision_count
     }
 
-    /// Most messages held at once (for memory measurements).
+    /// Values held for the group (its distinct supplied `Random`s and the values derived from a
+    /// `SourceId`), for memory measurements.
     pub fn max_kept(&self) -> usize {
-        self.max_kept
+        self.reserved.len() + self.by_source.len()
+    }
+
+    fn is_reserved(&self, v: u64) -> bool {
+        self.reserved.binary_search(&(v as u32)).is_ok()
+    }
+
+    /// The next value of the permutation that no supplied or `SourceId` value took.
+    fn derive(&mut self, line: u64) -> Result<i64, SpaceExhausted> {
+        let space = u64::from(self.opts.space.max(1));
+        while self.next_index < space {
+            let v = self.perm.apply(self.next_index) + 1;
+            self.next_index += 1;
+            if !self.is_reserved(v) && !self.by_source.contains(&(v as u32)) {
+                return Ok(v as i64);
+            }
+        }
+        Err(SpaceExhausted { line })
+    }
+
+    /// SHA-256 of (group, `SourceId`, counter), the first candidate that is no supplied value, no
+    /// earlier `SourceId` value, and no permutation value handed out already (checked by
+    /// inverting the permutation): later permutation values skip it in turn.
+    fn derive_from_source(&mut self, key: &[u8; 32], line: u64) -> Result<i64, SpaceExhausted> {
+        let space = self.opts.space.max(1);
+        for counter in 0..u64::from(space) + 64 {
+            let d = digest(&[
+                b"derive",
+                b"i",
+                self.group_id.as_bytes(),
+                key,
+                &0u64.to_le_bytes(),
+                &counter.to_le_bytes(),
+            ]);
+            let v = u32::from_le_bytes([d[0], d[1], d[2], d[3]]) % space + 1;
+            let taken_by_position = self.perm.invert(u64::from(v) - 1) < self.next_index;
+            if !taken_by_position && !self.is_reserved(u64::from(v)) && self.by_source.insert(v) {
+                return Ok(i64::from(v));
+            }
+        }
+        Err(SpaceExhausted { line })
     }
 
     fn note_supplied(&mut self, r: i64, t: i64, line: u64) {
@@ -327,85 +454,6 @@ impl<T> RandomAssigner<T> {
         }
         self.last_supplied.insert(r, (t, line));
         self.supplied_order.push_back((t, r));
-    }
-
-    fn add_known(&mut self, r: i64) {
-        *self.known.entry(r).or_insert(0) += 1;
-    }
-
-    fn remove_known(&mut self, r: i64) {
-        if let Some(c) = self.known.get_mut(&r) {
-            *c -= 1;
-            if *c == 0 {
-                self.known.remove(&r);
-            }
-        }
-    }
-
-    fn emit_next(&mut self, out: &mut impl FnMut(Assigned<T>)) -> Result<(), SpaceExhausted> {
-        let w = self.opts.window_secs;
-        let t = self.entries[self.next].send_time;
-        // Forward edge: supplied values up to t + w become known.
-        while self.hi < self.entries.len() && self.entries[self.hi].send_time <= t.saturating_add(w)
-        {
-            if let Seed::Supplied(r) = self.entries[self.hi].seed {
-                self.add_known(r);
-            }
-            self.hi += 1;
-        }
-        // Backward edge: entries older than t - w leave the window (all of them are assigned).
-        while self.next > 0 && self.entries[0].send_time < t.saturating_sub(w) {
-            let old = self.entries.pop_front().expect("non-empty");
-            self.next -= 1;
-            self.hi -= 1;
-            if let Some(r) = old.random {
-                self.remove_known(r);
-            }
-        }
-        let idx = self.next;
-        let random = match &self.entries[idx].seed {
-            Seed::Supplied(r) => *r,
-            seed => {
-                let (kind, key): (&[u8], &[u8; 32]) = match seed {
-                    Seed::SourceId(k) => (b"i", k),
-                    Seed::Content(k) => (b"c", k),
-                    Seed::Supplied(_) => unreachable!(),
-                };
-                let position = self.entries[idx].position;
-                let mut found = None;
-                let tries = u64::from(self.opts.space) + 64;
-                for counter in 0..tries {
-                    let pos = match seed {
-                        Seed::Content(_) => position,
-                        _ => 0,
-                    };
-                    let d = digest(&[
-                        b"derive",
-                        kind,
-                        self.group_id.as_bytes(),
-                        key,
-                        &pos.to_le_bytes(),
-                        &counter.to_le_bytes(),
-                    ]);
-                    let v = u32::from_le_bytes([d[0], d[1], d[2], d[3]]);
-                    let candidate = i64::from(v % self.opts.space) + 1;
-                    if !self.known.contains_key(&candidate) {
-                        found = Some(candidate);
-                        break;
-                    }
-                }
-                let r = found.ok_or(SpaceExhausted {
-                    line: self.entries[idx].line,
-                })?;
-                self.entries[idx].random = Some(r);
-                self.add_known(r);
-                r
-            }
-        };
-        let payload = self.entries[idx].payload.take().expect("emitted once");
-        self.next += 1;
-        out(Assigned { random, payload });
-        Ok(())
     }
 }
 

@@ -15,6 +15,12 @@ pub struct MessageCounts {
     pub imported: u64,
     /// Recognised by the server as already imported (a re-sent batch, or a resumed run).
     pub duplicates: u64,
+    /// Messages sent for the first time that the server answered as duplicates of a message it
+    /// already held (its `MsgSeq` below the group's position before the batch): the server may
+    /// have dropped them as repeats of another message's `Random`. Counted apart from
+    /// `duplicates`, logged with their line, and the import ends with exit 1; `verify` tells.
+    #[serde(default)]
+    pub duplicates_unexpected: u64,
     /// Refused by the server (see the rejects file).
     pub rejected: u64,
     /// Skipped because the checkpoint already confirmed them (`--resume`).
@@ -77,6 +83,13 @@ impl ImportReport {
             "messages: {} ({} imported, {} duplicates, {} rejected, {} skipped as already confirmed)",
             m.total, m.imported, m.duplicates, m.rejected, m.skipped
         );
+        if m.duplicates_unexpected > 0 {
+            let _ = writeln!(
+                s,
+                "          {} of the duplicates were never sent before: the server may have dropped them (see the log; run verify)",
+                m.duplicates_unexpected
+            );
+        }
         let _ = writeln!(
             s,
             "members:  {} ({} imported, {} failed)",
@@ -123,6 +136,7 @@ mod tests {
                 duplicates: 1,
                 rejected: 2,
                 skipped: 0,
+                duplicates_unexpected: 1,
             },
             members: Counts {
                 total: 5,
@@ -145,6 +159,10 @@ mod tests {
         );
         assert!(h.contains("12 in 1s 500ms (import_group_msg at 99.5/s, 99.5% of the 100/s quota; 0 rate-limited), 1990 messages/s"), "{h}");
         assert!(h.contains("--resume"), "{h}");
+        assert!(
+            h.contains("1 of the duplicates were never sent before"),
+            "{h}"
+        );
         let back: ImportReport = serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
         assert_eq!(back, r);
     }

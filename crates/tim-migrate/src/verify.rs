@@ -150,13 +150,18 @@ impl VerifyReport {
     }
 }
 
-/// Reads `path` (a rejects file of `import`) and returns the rejected message lines.
-fn rejected_lines(path: &Path) -> Result<BTreeSet<u64>, VerifyError> {
+/// Reads `path` (a rejects file of `import`) and returns the lines of `messages` it rejected,
+/// matched by (file, line): rejects of other files (the members file) are left out. A reject's
+/// file matches when it names `messages` as given, or a file of the same name (the import may
+/// have been run from another directory).
+fn rejected_lines(path: &Path, messages: &Path) -> Result<BTreeSet<u64>, VerifyError> {
     let shown = input::display_path(path);
     let text = std::fs::read_to_string(path).map_err(|e| VerifyError::Rejects {
         path: shown.clone(),
         message: e.to_string(),
     })?;
+    let messages_shown = input::display_path(messages);
+    let messages_name = messages.file_name();
     let mut out = BTreeSet::new();
     for (i, line) in text
         .lines()
@@ -167,7 +172,9 @@ fn rejected_lines(path: &Path) -> Result<BTreeSet<u64>, VerifyError> {
             path: shown.clone(),
             message: format!("line {}: {e}", i + 1),
         })?;
-        out.insert(r.line);
+        if r.file == messages_shown || Path::new(&r.file).file_name() == messages_name {
+            out.insert(r.line);
+        }
     }
     Ok(out)
 }
@@ -308,7 +315,7 @@ pub async fn run(args: &VerifyArgs) -> Result<Exit, VerifyError> {
     input::ensure_readable(&args.input.messages)?;
     let client = crate::target::connect(&args.target, Rate::Quota).await?;
     let rejected = match &args.rejects {
-        Some(p) => rejected_lines(p)?,
+        Some(p) => rejected_lines(p, &args.input.messages)?,
         None => BTreeSet::new(),
     };
     info!("sorting messages per group");

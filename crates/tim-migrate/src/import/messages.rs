@@ -87,6 +87,13 @@ async fn import_one_group(
             return Ok(());
         }
     };
+    if let Err(e) = record_start(&run, &mut cursor).await {
+        match e {
+            StartError::Client(e) => run.fail(e),
+            StartError::Import(e) => return Err(e),
+        }
+        return Ok(());
+    }
     loop {
         if run.stopping() {
             return Ok(());
@@ -102,12 +109,19 @@ async fn import_one_group(
         let known: Vec<Option<MsgOutcome>> = batch
             .iter()
             .map(|p| {
-                let random = p.msg.random.unwrap_or_default() as u32;
                 stored
-                    .remove(&random)
+                    .remove(&stored_key(
+                        p.msg.random.unwrap_or_default() as u32,
+                        p.msg.send_time,
+                        &p.msg.from_account,
+                    ))
                     .map(|(msg_seq, msg_time)| MsgOutcome::Duplicate { msg_seq, msg_time })
             })
             .collect();
+        // The group's position before this batch: a message of it answered with a lower MsgSeq
+        // (or with the MsgSeq of another message of the batch) was never sent before, so the
+        // server took it for a repeat of another message.
+        let seq_before = cursor.next_seq;
         let msgs: Vec<_> = batch
             .iter()
             .zip(&known)
@@ -119,6 +133,7 @@ async fn import_one_group(
         } else {
             run.client.import_batch(&mut cursor, &msgs).await
         };
+        let sent_before: Vec<bool> = known.iter().map(Option::is_some).collect();
         let outcomes: Vec<MsgOutcome> = match sent {
             Ok(o) => {
                 let mut fresh = o.into_iter();
@@ -164,11 +179,28 @@ async fn import_one_group(
                 return Ok(());
             }
         };
+        // A MsgSeq given to two messages of the batch: the later one was taken for the earlier.
+        let mut seqs = HashMap::new();
+        for seq in outcomes.iter().filter_map(MsgOutcome::msg_seq) {
+            *seqs.entry(seq).or_insert(0u32) += 1;
+        }
         let mut s = run.lock();
-        for (p, o) in batch.iter().zip(&outcomes) {
+        for ((p, o), k) in batch.iter().zip(&outcomes).zip(&sent_before) {
             match o {
                 MsgOutcome::Imported { .. } => s.report.messages.imported += 1,
-                MsgOutcome::Duplicate { .. } => s.report.messages.duplicates += 1,
+                MsgOutcome::Duplicate { msg_seq, .. } => {
+                    s.report.messages.duplicates += 1;
+                    if !k && (seq_before.is_some_and(|b| *msg_seq < b) || seqs[msg_seq] > 1) {
+                        s.report.messages.duplicates_unexpected += 1;
+                        warn!(
+                            group_id = %slice.group_id,
+                            line = p.line,
+                            msg_seq,
+                            random = p.msg.random.unwrap_or_default(),
+                            "a message sent for the first time was answered as a duplicate of an earlier one: the server may have dropped it"
+                        );
+                    }
+                }
                 MsgOutcome::Rejected { code, reason } => {
                     s.report.messages.rejected += 1;
                     s.reject(
@@ -200,18 +232,27 @@ async fn import_one_group(
     }
 }
 
-/// On a resumed group, the messages the server holds beyond the checkpoint's `last_seq`, by
-/// `Random`: confirmed by the server after the last checkpoint save (the importer died in
-/// between). They are counted as duplicates without being sent again, so a resume does not rely on
-/// the server's 5-minute duplicate window (which Tencent may measure in wall-clock time, digest Q6).
-/// Also sets the cursor to the group's `NextMsgSeq`.
+/// Key of a stored message: `Random`, `SendTime` (`MsgTimeStamp`), `From_Account`.
+type StoredKey = (u32, i64, String);
+
+fn stored_key(random: u32, send_time: i64, from: &str) -> StoredKey {
+    (random, send_time, from.to_owned())
+}
+
+/// On a resumed group, the messages the server holds beyond what the checkpoint confirms (past its
+/// `last_seq`, or past the group's recorded start when no message was confirmed), by `Random`,
+/// `SendTime` and `From_Account`: stored by the server after the last checkpoint save (the
+/// importer died in between, possibly before its first save). They are counted as duplicates
+/// without being sent again, so a resume does not rely on the server's duplicate window (which
+/// Tencent may measure in wall-clock time, digest Q6). Also sets the cursor to the group's
+/// `NextMsgSeq`.
 async fn stored_since_checkpoint(
     run: &Run,
     group_id: &str,
     cursor: &mut GroupCursor,
-) -> Result<HashMap<u32, (u64, i64)>, ClientError> {
+) -> Result<HashMap<StoredKey, (u64, i64)>, ClientError> {
     let progress = run.lock().checkpoint.groups.get(group_id).cloned();
-    let Some(progress) = progress.filter(|g| g.confirmed > 0) else {
+    let Some(progress) = progress.filter(|g| g.confirmed > 0 || g.start_seq.is_some()) else {
         return Ok(HashMap::new());
     };
     let next_seq = match run.client.next_msg_seq(group_id).await {
@@ -221,11 +262,16 @@ async fn stored_since_checkpoint(
         Err(e) => return Err(e),
     };
     cursor.next_seq = Some(next_seq);
-    let last_seq = progress.last_seq.unwrap_or(0);
-    if next_seq <= last_seq + 1 {
+    // Everything up to `after` is accounted for by the checkpoint (or predates the import).
+    let after = match (progress.last_seq, progress.start_seq) {
+        (Some(last), _) => last,
+        (None, Some(start)) => start.saturating_sub(1),
+        (None, None) => 0,
+    };
+    if next_seq <= after + 1 {
         return Ok(HashMap::new());
     }
-    let history = crate::verify::read_history_after(&run.client, group_id, last_seq).await?;
+    let history = crate::verify::read_history_after(&run.client, group_id, after).await?;
     info!(
         group_id,
         messages = history.len(),
@@ -233,6 +279,55 @@ async fn stored_since_checkpoint(
     );
     Ok(history
         .into_iter()
-        .map(|m| (m.msg_random, (m.msg_seq, m.msg_time_stamp)))
+        .map(|m| {
+            (
+                stored_key(m.msg_random, m.msg_time_stamp, &m.from_account),
+                (m.msg_seq, m.msg_time_stamp),
+            )
+        })
         .collect())
+}
+
+enum StartError {
+    Client(ClientError),
+    Import(ImportError),
+}
+
+/// Before a group's first message goes out: reads its `NextMsgSeq` (unless the resume already
+/// did), records it in the checkpoint as the group's start, and waits until a checkpoint holding
+/// it is on disk, so that a crash at any later moment leaves a checkpoint from which `--resume`
+/// reads the group back. Groups already started (by this run or a previous one) skip this.
+async fn record_start(run: &Arc<Run>, cursor: &mut GroupCursor) -> Result<(), StartError> {
+    let started = run
+        .lock()
+        .checkpoint
+        .groups
+        .get(&cursor.group_id)
+        .is_some_and(|g| g.start_seq.is_some());
+    if started {
+        return Ok(());
+    }
+    let next_seq = match cursor.next_seq {
+        Some(n) => n,
+        None => match run.client.next_msg_seq(&cursor.group_id).await {
+            Ok(n) => n,
+            // A group refused as a whole: nothing will be stored; the first batch rejects it.
+            Err(e) if group_scoped(&e) => return Ok(()),
+            Err(e) => return Err(StartError::Client(e)),
+        },
+    };
+    cursor.next_seq = Some(next_seq);
+    let generation = {
+        let mut s = run.lock();
+        s.checkpoint.group_mut(&cursor.group_id).start_seq = Some(next_seq);
+        s.dirty = true;
+        s.generation += 1;
+        s.generation
+    };
+    // Off the async workers: the save may wait for another one, and fsyncs.
+    let run = Arc::clone(run);
+    tokio::task::spawn_blocking(move || run.ensure_saved(generation))
+        .await
+        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+        .map_err(StartError::Import)
 }

@@ -14,12 +14,15 @@
 //! 5. Members last (importing messages resets unread counts, digest Q17), with `UnreadMsgNum`.
 //!
 //! The checkpoint is rewritten atomically at most twice a second and at the end; the rejects file
-//! is synced before each write, so a checkpoint never counts a reject the file does not hold.
+//! is synced before each write and its length recorded, so a checkpoint never counts a reject the
+//! file does not hold, and `--resume` cuts off rejects it does not count. A group's starting
+//! `NextMsgSeq` is saved (one save serves every group starting at that moment) before its first
+//! message is sent, so `--resume` reads back every group the importer may have written to.
 //! Ctrl-C stops cleanly after the requests in flight (exit 130).
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -110,39 +113,69 @@ pub async fn run(args: &ImportArgs) -> Result<Exit, ImportError> {
         source,
     })?;
     let shown_ckpt = input::display_path(&args.checkpoint);
-    let checkpoint = match (Checkpoint::load(&args.checkpoint)?, args.resume) {
-        (Some(cp), true) => {
+    let mut checkpoint = match (Checkpoint::load(&args.checkpoint)?, args.resume) {
+        (Some(mut cp), true) => {
             cp.ensure_matches(&args.checkpoint, &target, &fingerprint)?;
+            // Same files (checked above): keep this run's fingerprints, whole-file hashes included.
+            cp.input.groups = fingerprint.groups;
+            cp.input.members = fingerprint.members;
             cp
         }
         (Some(_), false) => return Err(ImportError::CheckpointExists(shown_ckpt)),
         (None, true) => return Err(ImportError::NothingToResume(shown_ckpt)),
         (None, false) => {
-            let cp = Checkpoint::new(target, fingerprint);
+            let mut cp = Checkpoint::new(target, fingerprint);
+            if args.rejects.is_some() {
+                cp.rejects_len = Some(0);
+            }
             cp.save(&args.checkpoint)?;
             cp
         }
     };
     let rejects = match &args.rejects {
         None => None,
-        Some(p) => Some(
-            if args.resume {
-                RejectsWriter::append(p)
-            } else {
-                RejectsWriter::create(p)
-            }
-            .map_err(|source| ImportError::Io {
+        Some(p) => {
+            let io_err = |source| ImportError::Io {
                 what: "rejects file",
                 path: input::display_path(p),
                 source,
-            })?,
-        ),
+            };
+            Some(if args.resume {
+                let (w, resumed) =
+                    RejectsWriter::resume(p, checkpoint.rejects_len).map_err(io_err)?;
+                if resumed.truncated > 0 {
+                    info!(
+                        rejects = %p.display(),
+                        bytes = resumed.truncated,
+                        "cut the rejects file back to what the checkpoint confirms (those batches are sent again)"
+                    );
+                }
+                if resumed.shorter {
+                    warn!(
+                        rejects = %p.display(),
+                        recorded = checkpoint.rejects_len.unwrap_or_default(),
+                        "the rejects file is shorter than the checkpoint records (moved or edited?): new rejects are appended to what is there"
+                    );
+                }
+                w
+            } else {
+                RejectsWriter::create(p).map_err(io_err)?
+            })
+        }
     };
 
     info!(messages = %paths.messages.display(), "sorting messages per group");
     let groups = read_groups(paths.groups.as_deref())?;
     let members = read_members(paths.members.as_deref())?;
     let prepared = Prepared::build(&paths.messages, &args.input.prepare_options(&limits))?;
+    // The whole-file hash of the sort pass: recorded on a new import, compared on a resume (a
+    // file edited in the middle keeps its size and both ends).
+    checkpoint.check_messages_hash(
+        &args.checkpoint,
+        &input::display_path(&paths.messages),
+        prepared.sha256(),
+    )?;
+    checkpoint.save(&args.checkpoint)?;
     let total: u64 = prepared.groups().iter().map(|g| g.count).sum();
 
     let bar = info_span!("import");
@@ -172,9 +205,12 @@ pub async fn run(args: &ImportArgs) -> Result<Exit, ImportError> {
                 .unwrap_or_default(),
             report,
             dirty: false,
+            generation: 0,
             fatal: None,
         }),
         stop: AtomicBool::new(false),
+        saving: Mutex::new(()),
+        saved_generation: AtomicU64::new(0),
         checkpoint_path: args.checkpoint.clone(),
         messages_file: input::display_path(&paths.messages),
         members_file: paths
@@ -291,7 +327,11 @@ pub async fn run(args: &ImportArgs) -> Result<Exit, ImportError> {
         return Ok(Exit::Interrupted);
     }
     Ok(
-        if report.messages.rejected > 0 || report.groups.failed > 0 || report.members.failed > 0 {
+        if report.messages.rejected > 0
+            || report.messages.duplicates_unexpected > 0
+            || report.groups.failed > 0
+            || report.members.failed > 0
+        {
             Exit::Problems
         } else {
             Exit::Ok

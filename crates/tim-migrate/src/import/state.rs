@@ -1,6 +1,6 @@
 //! The state every task of a running import shares: checkpoint, rejects file, report, stop flag.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use tim_client::{Client, Error as ClientError};
@@ -20,6 +20,9 @@ pub(super) struct Shared {
     pub(super) rejects_path: String,
     pub(super) report: ImportReport,
     pub(super) dirty: bool,
+    /// Bumped by every change that must be durable before the importer acts on it (a group's
+    /// start seq); see [`Run::ensure_saved`].
+    pub(super) generation: u64,
     pub(super) fatal: Option<ClientError>,
 }
 
@@ -57,6 +60,10 @@ pub(super) struct Run {
     pub(super) client: Client,
     pub(super) shared: Mutex<Shared>,
     pub(super) stop: AtomicBool,
+    /// Held while a checkpoint is written, so saves never overtake each other.
+    pub(super) saving: Mutex<()>,
+    /// The `generation` of the last checkpoint written.
+    pub(super) saved_generation: AtomicU64,
     pub(super) checkpoint_path: std::path::PathBuf,
     pub(super) messages_file: String,
     pub(super) members_file: String,
@@ -81,10 +88,17 @@ impl Run {
         self.stop.store(true, Ordering::Relaxed);
     }
 
-    /// Syncs the rejects file, then writes the checkpoint (if anything changed).
+    /// Syncs the rejects file, records its length, then writes the checkpoint (if anything
+    /// changed).
     pub(super) fn save(&self) -> Result<(), ImportError> {
-        let snapshot = {
-            let mut s = self.lock();
+        let _saving = self.saving.lock().unwrap_or_else(|e| e.into_inner());
+        self.save_locked()
+    }
+
+    fn save_locked(&self) -> Result<(), ImportError> {
+        let (snapshot, generation) = {
+            let mut guard = self.lock();
+            let s = &mut *guard;
             if !s.dirty {
                 return Ok(());
             }
@@ -94,12 +108,30 @@ impl Run {
                     path: s.rejects_path.clone(),
                     source,
                 })?;
+                let len = r.len();
+                s.checkpoint.rejects_len = Some(len);
             }
             s.dirty = false;
-            s.checkpoint.clone()
+            (s.checkpoint.clone(), s.generation)
         };
-        snapshot.save(&self.checkpoint_path)?;
+        if let Err(e) = snapshot.save(&self.checkpoint_path) {
+            self.lock().dirty = true;
+            return Err(e.into());
+        }
+        self.saved_generation
+            .fetch_max(generation, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// Returns once a checkpoint holding every change up to `generation` is on disk (one save
+    /// serves every group waiting at that moment).
+    pub(super) fn ensure_saved(&self, generation: u64) -> Result<(), ImportError> {
+        let _saving = self.saving.lock().unwrap_or_else(|e| e.into_inner());
+        if self.saved_generation.load(Ordering::Relaxed) >= generation {
+            return Ok(());
+        }
+        self.lock().dirty = true;
+        self.save_locked()
     }
 }
 

@@ -7,4 +7,5 @@ mod e2e;
 mod prepare;
 mod random;
 mod rejects;
+mod resume;
 mod support;

@@ -153,3 +153,53 @@ fn derived_randoms_never_collide_within_the_window() {
     // A re-run derives the same values.
     assert_eq!(flatten(&Prepared::build(&path, &opts).unwrap()), got);
 }
+
+/// A value supplied late in a group's stream is avoided by the derived values before it (the
+/// group is buffered until its supplied values are known); other groups are not affected; the
+/// sort pass hashes the whole file.
+#[test]
+fn derived_values_avoid_a_value_supplied_later_in_the_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.jsonl");
+    let line = |g: &str, t: i64, extra: &str| {
+        format!(
+            "{{\"GroupId\":\"{g}\",\"From_Account\":\"a\",\"SendTime\":{t},\"MsgBody\":[{{\"MsgType\":\"TIMTextElem\",\"MsgContent\":{{\"Text\":\"x\"}}}}]{extra}}}\n"
+        )
+    };
+    let mut plain = String::new();
+    for t in 0..20 {
+        plain.push_str(&line("g", 1_600_000_000 + t, ""));
+        plain.push_str(&line("h", 1_600_000_000 + t, ""));
+    }
+    std::fs::write(&path, &plain).unwrap();
+    let opts = PrepareOptions::default();
+    let before = flatten(&Prepared::build(&path, &opts).unwrap());
+    let first_g = before.iter().find(|m| m.0 == "g").unwrap().3;
+
+    // The same, plus a message of `g` a day later supplying `g`'s first derived value.
+    let late = line("g", 1_600_086_400, &format!(",\"Random\":{first_g}"));
+    std::fs::write(&path, format!("{plain}{late}")).unwrap();
+    let p = Prepared::build(&path, &opts).unwrap();
+    let after = flatten(&p);
+    let g: Vec<i64> = after.iter().filter(|m| m.0 == "g").map(|m| m.3).collect();
+    assert_eq!(g.len(), 21);
+    assert_eq!(g[20], first_g);
+    assert!(!g[..20].contains(&first_g), "{g:?}");
+    assert_eq!(
+        g.iter().collect::<std::collections::HashSet<_>>().len(),
+        21,
+        "{g:?}"
+    );
+    // Group h supplies nothing: unchanged.
+    let h = |v: &[(String, u64, String, i64)]| -> Vec<i64> {
+        v.iter().filter(|m| m.0 == "h").map(|m| m.3).collect()
+    };
+    assert_eq!(h(&after), h(&before));
+    // The whole-file hash.
+    use sha2::{Digest, Sha256};
+    let want: String = Sha256::digest(std::fs::read(&path).unwrap())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(p.sha256(), want);
+}
