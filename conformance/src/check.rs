@@ -315,6 +315,50 @@ pub fn import_invariants(
     out
 }
 
+/// What the history pager does after reading a page.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PageNext {
+    /// The walk reached `MsgSeq` 1 or an empty page: stop.
+    Done,
+    /// Ask next for the messages at or below this `MsgSeq`.
+    Next(u64),
+    /// The page did not move back (it holds a message above the `ReqMsgSeq` asked for, e.g. a
+    /// server that ignores `ReqMsgSeq` and always answers the newest page): stop, and fail the
+    /// paging clause instead of reading the same page forever.
+    Stuck(Failure),
+}
+
+/// The pager's next move after `page` (its `RspMsgList`), read with `ReqMsgSeq = asked`
+/// (`None`: the first page, without `ReqMsgSeq`). Every `Next` is strictly below `asked`, so a
+/// walk always ends.
+pub fn next_page(asked: Option<u64>, page: &[Value], at: &str) -> PageNext {
+    let seqs: Vec<u64> = page
+        .iter()
+        .filter_map(|m| m.get("MsgSeq").and_then(Value::as_u64))
+        .collect();
+    let (Some(&smallest), Some(&largest)) = (seqs.iter().min(), seqs.iter().max()) else {
+        return PageNext::Done;
+    };
+    if let Some(asked) = asked {
+        if largest > asked {
+            return PageNext::Stuck(failure(
+                auto::PAGING,
+                at,
+                format!(
+                    "group_msg_get_simple with ReqMsgSeq {asked} answered MsgSeq {largest}: the page did not move back, paging stopped"
+                ),
+                Some(json!(format!("MsgSeq <= {asked}"))),
+                Some(json!(seqs)),
+            ));
+        }
+    }
+    if smallest > 1 {
+        PageNext::Next(smallest - 1)
+    } else {
+        PageNext::Done
+    }
+}
+
 /// READ-EQUALS-SENT: `history` (as read, newest first) against the ledger of `alias`;
 /// `count` overrides the expected number of messages.
 pub fn readback(
@@ -514,5 +558,45 @@ mod tests {
             "s"
         )
         .is_empty());
+    }
+
+    fn page(seqs: &[u64]) -> Vec<Value> {
+        seqs.iter().map(|s| json!({ "MsgSeq": s })).collect()
+    }
+
+    #[test]
+    fn the_pager_walks_back_to_one_and_stops_on_a_page_that_does_not_move_back() {
+        // A well-behaved target: 45 messages, pages of 20.
+        assert_eq!(
+            next_page(None, &page(&(26..=45).rev().collect::<Vec<_>>()), "r"),
+            PageNext::Next(25)
+        );
+        assert_eq!(
+            next_page(Some(25), &page(&(6..=25).rev().collect::<Vec<_>>()), "r"),
+            PageNext::Next(5)
+        );
+        assert_eq!(
+            next_page(Some(5), &page(&[5, 4, 3, 2, 1]), "r"),
+            PageNext::Done
+        );
+        assert_eq!(next_page(None, &[], "r"), PageNext::Done);
+        assert_eq!(next_page(Some(7), &[json!({})], "r"), PageNext::Done);
+        // A target that ignores ReqMsgSeq answers the newest page again: the pager stops and
+        // fails the paging clause at must level instead of asking forever.
+        let newest = page(&(26..=45).rev().collect::<Vec<_>>());
+        match next_page(Some(25), &newest, "step[1] readback") {
+            PageNext::Stuck(f) => {
+                assert_eq!(f.clause, auto::PAGING);
+                assert_eq!(f.strength, Strength::Must);
+                assert_eq!(f.at, "step[1] readback");
+                assert!(f.message.contains("did not move back"), "{}", f.message);
+            }
+            other => panic!("expected Stuck, got {other:?}"),
+        }
+        // One message above the asked seq is enough to stop.
+        assert!(matches!(
+            next_page(Some(10), &page(&[11, 10, 9]), "r"),
+            PageNext::Stuck(_)
+        ));
     }
 }

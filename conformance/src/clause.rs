@@ -74,14 +74,18 @@ pub mod auto {
     pub const MSGTIME: &str = "IGM-RESP-MSGTIME";
     /// Read-back through `group_msg_get_simple` equals what was sent, in order.
     pub const READ_EQUALS_SENT: &str = "READ-EQUALS-SENT";
+    /// Paging with `ReqMsgSeq` = smallest − 1 walks back: every page the runner reads holds only
+    /// messages at or below the `ReqMsgSeq` it asked for.
+    pub const PAGING: &str = "READ-NEWEST-FIRST";
 
     /// Every automatic clause ID.
-    pub const ALL: [&str; 6] = [
+    pub const ALL: [&str; 7] = [
         HTTP_200,
         ENVELOPE,
         ONE_PER_MSG,
         SEQ_CONTIGUOUS,
         MSGTIME,
         READ_EQUALS_SENT,
+        PAGING,
     ];
 }

@@ -106,7 +106,15 @@ struct CaseRun<'a> {
     /// Requests are sent but not recorded (the reads behind a burst's `stored`, whose content
     /// depends on timing: the transcript must be the same in every run).
     quiet: bool,
+    /// Where the case is (`setup[0]`, `step[2]`): what a missed deadline names.
+    at: String,
 }
+
+/// The longest a case may take, setup and read-backs included: a slow or silent target gets a
+/// SETUP-ERROR naming the step it was stuck in, so a run always ends with its last line. The
+/// slowest case against the reference server takes a few seconds (pauses of up to 5 s, bursts,
+/// pacing); one request may take up to 15 s (the HTTP client's timeout).
+pub(crate) const CASE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(90);
 
 pub(crate) async fn run_case(shared: &Shared, case: &Case, paced: bool) -> CaseReport {
     let t = shared.http.target();
@@ -130,8 +138,16 @@ pub(crate) async fn run_case(shared: &Shared, case: &Case, paced: bool) -> CaseR
         reading: None,
         requests: 0,
         quiet: false,
+        at: "the case start".into(),
     };
-    let outcome = cr.go().await;
+    let outcome = match tokio::time::timeout(CASE_DEADLINE, cr.go()).await {
+        Ok(outcome) => outcome,
+        Err(_) => Err(Abort::Setup(format!(
+            "the case did not end within its deadline of {} s: stopped in {}",
+            CASE_DEADLINE.as_secs(),
+            cr.at
+        ))),
+    };
     let CaseRun {
         transcript,
         failures,
@@ -160,9 +176,15 @@ pub(crate) async fn run_case(shared: &Shared, case: &Case, paced: bool) -> CaseR
 impl CaseRun<'_> {
     async fn go(&mut self) -> Result<(), Abort> {
         for (i, setup) in self.case.setup.iter().enumerate() {
+            self.at = format!("setup[{i}]");
             self.setup(i, setup).await?;
         }
         for (i, step) in self.case.step.iter().enumerate() {
+            self.at = match step.check {
+                Some(CheckKind::Readback) => format!("step[{i}] readback"),
+                Some(CheckKind::GroupInfo) => format!("step[{i}] group_info"),
+                None => format!("step[{i}]"),
+            };
             if let Some(ms) = step.wait_ms {
                 // A pause: nothing is sent or recorded (the transcript stays deterministic), and
                 // `${now}` is the runner clock after it.
@@ -759,7 +781,8 @@ impl CaseRun<'_> {
         let page = self.shared.limits.history_page_max.max(1);
         let mut all: Vec<Value> = Vec::new();
         let mut next: Option<u64> = None;
-        for _ in 0..10_000 {
+        let at = self.at.clone();
+        loop {
             let mut body = json!({ "GroupId": id, "ReqMsgNumber": page });
             if let Some(s) = next {
                 body["ReqMsgSeq"] = json!(s);
@@ -784,14 +807,15 @@ impl CaseRun<'_> {
                 .and_then(Value::as_array)
                 .cloned()
                 .unwrap_or_default();
-            let smallest = list
-                .iter()
-                .filter_map(|m| m.get("MsgSeq").and_then(Value::as_u64))
-                .min();
+            let step = check::next_page(next, &list, &at);
             all.extend(list);
-            match smallest {
-                Some(s) if s > 1 => next = Some(s - 1),
-                _ => break,
+            match step {
+                check::PageNext::Next(s) => next = Some(s),
+                check::PageNext::Done => break,
+                check::PageNext::Stuck(f) => {
+                    self.push_failures(vec![f]);
+                    break;
+                }
             }
         }
         Ok(Some(all))

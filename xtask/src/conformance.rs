@@ -5,6 +5,12 @@
 //!   with a fresh durable store and the development credentials, runs the suite against it through
 //!   `--target` exactly as a third party would, and stops it. Report files (`--json`, `--junit`,
 //!   `--html`) get the edition before their extension when both editions run.
+//! - With `--readings` (no `--target`): the same, once per reading setting of the reference server
+//!   ([`READINGS`]: `failure_scope`, `allow_equal_send_time`, `dedup_clock`, `duplicate_answer`)
+//!   and edition, each setting written as the `[limits]` table of a `--config` file; one summary
+//!   line per run. Every run must end with 0 FAIL: the suite accepts every documented reading.
+//!   About 2 minutes on two cores (12 runs of 7 to 9 s, plus server starts), so not part of
+//!   `cargo xtask ci`.
 //! - With `--target URL …`: runs `tim-conformance` with the arguments as given.
 //! - With `--mutants`: runs the self-check (`tim-conformance-mutants`): every deliberately broken
 //!   server must be caught and every benign variant must pass.
@@ -66,6 +72,10 @@ pub fn run(root: &Path, args: &[String], locked: bool) -> Result<i32> {
     }
     build(root, lock)?;
     let (editions, rest) = split_edition(args)?;
+    if rest.iter().any(|a| a == "--readings") {
+        let rest: Vec<String> = rest.into_iter().filter(|a| a != "--readings").collect();
+        return readings(root, &editions, &rest);
+    }
     let several = editions.len() > 1;
     let (mut passed, mut failed, mut worst) = (0u64, 0u64, 0i32);
     for edition in editions {
@@ -74,7 +84,7 @@ pub fn run(root: &Path, args: &[String], locked: bool) -> Result<i32> {
         } else {
             rest.clone()
         };
-        let outcome = against_reference(root, edition, &rest)?;
+        let outcome = against_reference(root, edition, None, &rest)?;
         passed += outcome.passed;
         failed += outcome.failed;
         worst = worse(worst, outcome.code);
@@ -152,17 +162,121 @@ struct Outcome {
     code: i32,
 }
 
-/// One edition: a fresh server process, the suite through `--target`, the server stopped.
-fn against_reference(root: &Path, edition: &str, rest: &[String]) -> Result<Outcome> {
+/// The reading settings of the reference server (docs/behaviour.md, "Readings") that
+/// `--readings` runs the suite under: a name, the `[limits]` table of the server's `--config`
+/// file, and the editions in which the setting is a fair reading of the documents. The suite must
+/// pass (0 FAIL) in every one.
+///
+/// Left out on purpose, as they contradict a `must` clause: `failure_scope = "request"` in the
+/// current edition (its documents state per-message `Result`s: IGM-CUR-PERMSG-10004, -80001,
+/// -80002) and `dedup_window_secs = 0` (the duplicate rule is stated: IGM-DUP-RANDOM).
+pub const READINGS: [Reading; 7] = [
+    Reading {
+        name: "failure_scope=request allow_equal_send_time=true",
+        limits: "failure_scope = \"request\"\nallow_equal_send_time = true\n",
+        editions: &["seed"],
+    },
+    Reading {
+        name: "failure_scope=request allow_equal_send_time=false",
+        limits: "failure_scope = \"request\"\nallow_equal_send_time = false\n",
+        editions: &["seed"],
+    },
+    Reading {
+        name: "failure_scope=message allow_equal_send_time=true",
+        limits: "failure_scope = \"message\"\nallow_equal_send_time = true\n",
+        editions: &EDITIONS,
+    },
+    Reading {
+        name: "failure_scope=message allow_equal_send_time=false",
+        limits: "failure_scope = \"message\"\nallow_equal_send_time = false\n",
+        editions: &EDITIONS,
+    },
+    Reading {
+        name: "dedup_clock=wall",
+        limits: "dedup_clock = \"wall\"\n",
+        editions: &EDITIONS,
+    },
+    Reading {
+        name: "duplicate_answer=refused",
+        limits: "duplicate_answer = \"refused\"\n",
+        editions: &EDITIONS,
+    },
+    Reading {
+        name: "dedup_clock=wall duplicate_answer=refused",
+        limits: "dedup_clock = \"wall\"\nduplicate_answer = \"refused\"\n",
+        editions: &EDITIONS,
+    },
+];
+
+/// One reading setting of the reference server.
+pub struct Reading {
+    /// What the report calls it.
+    pub name: &'static str,
+    /// The `[limits]` table (TOML lines).
+    pub limits: &'static str,
+    /// The editions it is a fair reading of.
+    pub editions: &'static [&'static str],
+}
+
+/// `--readings`: for each edition, the suite against a fresh reference server in each setting of
+/// [`READINGS`] that applies to it; a summary line per run, then the sums.
+fn readings(root: &Path, editions: &[&'static str], rest: &[String]) -> Result<i32> {
+    let (mut passed, mut failed, mut worst) = (0u64, 0u64, 0i32);
+    let mut lines = Vec::new();
+    for edition in editions {
+        for r in READINGS.iter().filter(|r| r.editions.contains(edition)) {
+            eprintln!("==> conformance ({edition}, {})", r.name);
+            let rest = suffix_report_files(rest, &format!("{edition}.{}", slug(r.name)));
+            let clock = std::time::Instant::now();
+            let outcome = against_reference(root, edition, Some(r.limits), &rest)?;
+            lines.push(format!(
+                "{edition:<8} {:<52} {} passed, {} failed ({:.1} s)",
+                r.name,
+                outcome.passed,
+                outcome.failed,
+                clock.elapsed().as_secs_f64()
+            ));
+            passed += outcome.passed;
+            failed += outcome.failed;
+            worst = worse(worst, outcome.code);
+        }
+    }
+    println!("\nreadings:");
+    for l in lines {
+        println!("  {l}");
+    }
+    println!("{passed} passed, {failed} failed");
+    Ok(worst)
+}
+
+/// A setting's name as a file-name part: `failure_scope=request x=y` → `failure_scope-request.x-y`.
+fn slug(name: &str) -> String {
+    name.replace('=', "-").replace(' ', ".")
+}
+
+/// One edition: a fresh server process (with `limits` as the `[limits]` table of its config
+/// file, when given), the suite through `--target`, the server stopped.
+fn against_reference(
+    root: &Path,
+    edition: &str,
+    limits: Option<&str>,
+    rest: &[String],
+) -> Result<Outcome> {
     let bin = target_dir(root).join("debug");
     let dir =
         std::env::temp_dir().join(format!("tim-conformance-{}-{edition}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let log = std::fs::File::create(dir.join("server.log"))?;
+    let mut cmd = Command::new(bin.join("tim-server"));
+    if let Some(limits) = limits {
+        let file = dir.join("server.toml");
+        std::fs::write(&file, format!("[limits]\n{limits}"))
+            .with_context(|| format!("writing {}", file.display()))?;
+        cmd.arg("--config").arg(file);
+    }
     let mut server = Server(
-        Command::new(bin.join("tim-server"))
-            .args(["--listen", "127.0.0.1:0", "--edition", edition])
+        cmd.args(["--listen", "127.0.0.1:0", "--edition", edition])
             .arg("--data")
             .arg(dir.join("store.db"))
             .args(["--restricted-word", RESTRICTED_WORD])
@@ -367,6 +481,23 @@ mod tests {
                 "--filter",
                 "x.json"
             ])
+        );
+    }
+
+    #[test]
+    fn reading_settings_are_fair_in_their_editions_and_named_for_files() {
+        let names: std::collections::BTreeSet<&str> = READINGS.iter().map(|r| r.name).collect();
+        assert_eq!(names.len(), READINGS.len());
+        // The current edition's documents state per-message results: no request-level scope.
+        for r in READINGS.iter().filter(|r| r.limits.contains("\"request\"")) {
+            assert_eq!(r.editions, ["seed"], "{}", r.name);
+        }
+        assert!(READINGS
+            .iter()
+            .all(|r| !r.limits.contains("dedup_window_secs")));
+        assert_eq!(
+            slug("dedup_clock=wall duplicate_answer=refused"),
+            "dedup_clock-wall.duplicate_answer-refused"
         );
     }
 

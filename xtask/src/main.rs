@@ -6,8 +6,8 @@
 //! - `bench`: runs the criterion benches (`-- --quick` style arguments pass through).
 //! - `bench load [tim-load flags]`: runs the load driver (`tim-load --help`), optimised build
 //!   (the `bench` profile, shared with `cargo bench`).
-//! - `conformance [--target URL … | --mutants] [tim-conformance flags]`: the conformance suite
-//!   (see `conformance.rs` and `conformance/README.md`).
+//! - `conformance [--target URL … | --mutants | --readings] [tim-conformance flags]`: the
+//!   conformance suite (see `conformance.rs` and `conformance/README.md`).
 
 mod conformance;
 
@@ -40,7 +40,7 @@ fn main() -> Result<()> {
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci | bench [criterion args] | bench load [tim-load flags] | conformance [--target URL … | --mutants] [flags]>"
+                "usage: cargo xtask <ci | bench [criterion args] | bench load [tim-load flags] | conformance [--target URL … | --mutants | --readings] [flags]>"
             );
             bail!("unknown task")
         }
