@@ -283,30 +283,12 @@ fn peek_group_id(body: &[u8]) -> Option<String> {
     const KEY: &[u8] = b"\"GroupId\"";
     let at = memchr::memmem::find(body, KEY)?;
     let rest = &body[at + KEY.len()..];
-    let rest = rest.trim_ascii_start().strip_prefix(b":")?.trim_ascii_start();
+    let rest = rest
+        .trim_ascii_start()
+        .strip_prefix(b":")?
+        .trim_ascii_start();
     let mut de = serde_json::Deserializer::from_slice(rest);
     <String as serde::Deserialize>::deserialize(&mut de).ok()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::peek_group_id;
-
-    #[test]
-    fn peek_finds_the_group_id_key_only() {
-        let cases: [(&[u8], Option<&str>); 7] = [
-            (br#"{"GroupId":"g1","MsgList":[]}"#, Some("g1")),
-            (br#"{"MsgList":[{"Text":"say \"GroupId\": \"x\""}], "GroupId" : "g\u0032"}"#, Some("g2")),
-            (br#"{"GroupIdList":["a"]}"#, None),
-            (br#"{"GroupId":7}"#, None),
-            (br#"{"GroupId""#, None),
-            (b"not json", None),
-            (br#"{"GroupId":"caf\u00e9"}"#, Some("caf\u{e9}")),
-        ];
-        for (body, want) in cases {
-            assert_eq!(peek_group_id(body).as_deref(), want, "{}", String::from_utf8_lossy(body));
-        }
-    }
 }
 
 /// A gateway's error page, as a proxy in front of the API would send it.
@@ -365,4 +347,33 @@ pub(crate) fn json_response<T: serde::Serialize>(value: T) -> HttpResponse {
 
 fn new_request_id() -> String {
     format!("Id-{:032x}", rand::random::<u128>())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::peek_group_id;
+
+    #[test]
+    fn peek_finds_the_group_id_key_only() {
+        let cases: [(&[u8], Option<&str>); 7] = [
+            (br#"{"GroupId":"g1","MsgList":[]}"#, Some("g1")),
+            (
+                br#"{"MsgList":[{"Text":"say \"GroupId\": \"x\""}], "GroupId" : "g\u0032"}"#,
+                Some("g2"),
+            ),
+            (br#"{"GroupIdList":["a"]}"#, None),
+            (br#"{"GroupId":7}"#, None),
+            (br#"{"GroupId""#, None),
+            (b"not json", None),
+            (br#"{"GroupId":"caf\u00e9"}"#, Some("caf\u{e9}")),
+        ];
+        for (body, want) in cases {
+            assert_eq!(
+                peek_group_id(body).as_deref(),
+                want,
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+    }
 }
