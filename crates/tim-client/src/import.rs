@@ -257,7 +257,6 @@ impl Client {
                 }
                 Err(e) if in_doubt(&e) => {
                     confirms += 1;
-                    cursor.recheck = true;
                     info!(group_id = %cursor.group_id, error = %e,
                         "an import attempt may have been applied: reading the group back before sending again");
                     let found = self
@@ -274,6 +273,9 @@ impl Client {
                         }
                     }
                     if !rest.is_empty() {
+                        // The attempt was not (wholly) applied when read back; it may still be
+                        // applied late, after the re-send: confirm again before the next batch.
+                        cursor.recheck = true;
                         tokio::time::sleep(self.inner.retry.backoff(confirms - 1)).await;
                         work.push_front(rest);
                     }
@@ -340,8 +342,9 @@ impl Client {
     }
 
     /// After an attempt whose fate is unknown: which messages of the batch the group holds, by
-    /// index, with their `MsgSeq` and time. Reads `NextMsgSeq`, then the history from the newest
-    /// message down to `batch_start` (the batch's first possible `MsgSeq`), and matches each
+    /// index, with their `MsgSeq` and time. Reads the history from the newest message down to
+    /// `batch_start` (the batch's first possible `MsgSeq`: one page when the batch fits a page and
+    /// the group holds nothing newer), and matches each
     /// stored message to an unsettled message of the batch with the same `Random` and sender.
     /// A stored message above `batch_start` that matches neither an unsettled message nor one
     /// already settled in this batch is another writer's: an error.
@@ -352,33 +355,35 @@ impl Client {
         msgs: &[ImportMsg],
         settled: &[Option<MsgOutcome>],
     ) -> Result<HashMap<usize, (u64, i64)>, Error> {
-        let next = self.next_msg_seq(group_id).await?;
         let mut found = HashMap::new();
-        if next <= batch_start {
-            return Ok(found);
-        }
         let known: HashSet<u64> = settled
             .iter()
             .flatten()
             .filter_map(MsgOutcome::msg_seq)
             .collect();
         let page_max = self.limits().history_page_max.max(1);
-        let mut top = next - 1;
+        // The first page is the newest messages (no `ReqMsgSeq`): for a batch of up to a page,
+        // one call says what the group holds above the batch's start.
+        let mut top: Option<u64> = None;
         let mut pages = 0;
         loop {
-            let want = (top - batch_start + 1).min(page_max as u64);
+            let want = match top {
+                Some(t) => (t - batch_start + 1).min(page_max as u64),
+                None => page_max as u64,
+            };
             let page = self
                 .group_msg_get_simple(&GroupMsgGetSimpleRequest {
                     group_id: group_id.to_owned(),
                     req_msg_number: want as i64,
-                    req_msg_seq: Some(top),
+                    req_msg_seq: top,
                     with_recalled_msg: None,
                 })
                 .await?;
+            let ceiling = top.unwrap_or(u64::MAX);
             let mut lowest = u64::MAX;
             for m in page.rsp_msg_list {
                 lowest = lowest.min(m.msg_seq);
-                if m.msg_seq < batch_start || m.msg_seq > top || known.contains(&m.msg_seq) {
+                if m.msg_seq < batch_start || m.msg_seq > ceiling || known.contains(&m.msg_seq) {
                     continue;
                 }
                 let hit = msgs.iter().enumerate().position(|(i, want)| {
@@ -407,12 +412,12 @@ impl Client {
             // ReqMsgSeq), or after too many pages.
             if lowest <= batch_start
                 || lowest == u64::MAX
-                || lowest > top
+                || lowest > ceiling
                 || pages >= MAX_CONFIRM_PAGES
             {
                 break;
             }
-            top = lowest - 1;
+            top = Some(lowest - 1);
         }
         debug!(
             group_id,
