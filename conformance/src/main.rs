@@ -15,19 +15,19 @@ use tim_model::Edition;
 #[command(version, about)]
 struct Args {
     /// Base URL of the implementation, e.g. http://127.0.0.1:8080.
-    #[arg(long)]
+    #[arg(long, env = "TIM_TARGET")]
     target: String,
     /// The app's SDKAppID.
-    #[arg(long)]
+    #[arg(long, env = "TIM_SDKAPPID")]
     sdkappid: u64,
     /// An App admin account.
-    #[arg(long)]
+    #[arg(long, env = "TIM_IDENTIFIER")]
     identifier: String,
     /// The app's secret key.
     #[arg(long, env = "TIM_SECRET_KEY", hide_env_values = true, value_parser = parse_key)]
     secret_key: SecretKey,
     /// The edition the target implements.
-    #[arg(long, default_value = "seed")]
+    #[arg(long, env = "TIM_EDITION", default_value = "seed")]
     edition: Edition,
     /// Run only cases whose ID contains this.
     #[arg(long)]

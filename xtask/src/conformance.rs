@@ -56,9 +56,11 @@ pub fn run(root: &Path, args: &[String], locked: bool) -> Result<i32> {
             .context("running cargo")?;
         return Ok(code(status));
     }
+    // `TIM_TARGET` names a target as `--target` does (the runner reads it too).
     if args
         .iter()
         .any(|a| a == "--target" || a.starts_with("--target="))
+        || std::env::var_os("TIM_TARGET").is_some_and(|t| !t.is_empty())
     {
         let status = Command::new(cargo())
             .current_dir(root)
