@@ -119,45 +119,6 @@ pub fn build(root: &Path, lock: &[&str]) -> Result<()> {
     Ok(())
 }
 
-/// The mutant self-check running in the background (CI), its output kept in a file.
-pub struct Background {
-    child: Child,
-    log: PathBuf,
-}
-
-/// Starts the already built `tim-conformance-mutants` in the background.
-pub fn spawn_mutants(root: &Path) -> Result<Background> {
-    let log = std::env::temp_dir().join(format!(
-        "tim-conformance-mutants-{}.log",
-        std::process::id()
-    ));
-    let file =
-        std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
-    let child = Command::new(
-        target_dir(root)
-            .join("debug")
-            .join("tim-conformance-mutants"),
-    )
-    .current_dir(root)
-    .stdin(Stdio::null())
-    .stdout(file.try_clone()?)
-    .stderr(file)
-    .spawn()
-    .context("starting tim-conformance-mutants")?;
-    Ok(Background { child, log })
-}
-
-impl Background {
-    /// Waits for it, prints its output, and says whether it passed.
-    pub fn finish(mut self) -> Result<bool> {
-        let status = self.child.wait()?;
-        let out = std::fs::read_to_string(&self.log).unwrap_or_default();
-        print!("{out}");
-        let _ = std::fs::remove_file(&self.log);
-        Ok(status.success())
-    }
-}
-
 struct Outcome {
     passed: u64,
     failed: u64,

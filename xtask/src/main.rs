@@ -1,8 +1,10 @@
 //! Project automation: `cargo xtask <task>`. The only build tool besides cargo itself.
 //!
 //! - `ci`: what CI runs: format check, clippy with warnings denied, `cargo bench --no-run`, a
-//!   two-second load-driver smoke run against the reference server (fails on any error),
-//!   doctests and every test (nextest when installed, else `cargo test`).
+//!   two-second load-driver smoke run against the reference server (fails on any error), the
+//!   conformance suite against the reference server (both editions), doctests and every test
+//!   (nextest when installed, else `cargo test`), clippy and the variant tests with feature
+//!   `mutants`, then the mutant self-check alone (it times rate-limit bursts).
 //! - `bench`: runs the criterion benches (`-- --quick` style arguments pass through).
 //! - `bench load [tim-load flags]`: runs the load driver (`tim-load --help`), optimised build
 //!   (the `bench` profile, shared with `cargo bench`).
@@ -68,25 +70,28 @@ fn ci(sh: &Shell) -> Result<()> {
     )
     .run()?;
     // The conformance suite against the reference server as a separate process, both editions,
-    // alone on the machine (its rate-limit cases time bursts); then the mutant self-check runs in
-    // the background while the tests run.
+    // alone on the machine (its rate-limit cases time bursts).
     step("conformance suite (reference server, both editions)");
     let root = project_root();
     if conformance::run(&root, &[], true)? != 0 {
         bail!("the conformance suite failed against the reference server");
     }
-    step("conformance self-check (mutants), in the background");
+    run_tests(sh)?;
+    // The deliberately broken servers (feature `mutants`) are code too: lint and test them.
+    step("clippy and tests with feature mutants");
     cmd!(
         sh,
-        "cargo build -q --locked -p tim-conformance --features mutants --bin tim-conformance-mutants"
+        "cargo clippy -p tim-server -p tim-conformance --features mutants --all-targets --locked -- -D warnings"
     )
     .run()?;
-    let mutants = conformance::spawn_mutants(&root)?;
-    let tests = run_tests(sh);
-    step("conformance self-check (mutants): result");
-    let mutants = mutants.finish()?;
-    tests?;
-    if !mutants {
+    cmd!(
+        sh,
+        "cargo test -p tim-server --features mutants --locked --test it mutants"
+    )
+    .run()?;
+    // The self-check times rate-limit bursts: it runs alone, after the tests, not beside them.
+    step("conformance self-check (mutants), alone");
+    if conformance::run(&root, &["--mutants".to_owned()], true)? != 0 {
         bail!("the mutant self-check failed: a broken server survived or a benign variant failed");
     }
     Ok(())
