@@ -33,17 +33,31 @@ pub struct VariantRun {
 }
 
 impl VariantRun {
-    /// How the suite caught a mutant: a case FAILed (`Some(Strength::Must)`), or only a
+    /// How the suite caught a mutant: a case citing the clause it breaks FAILed
+    /// (`Some(Strength::Must)`), or only a
     /// should-check of the clause the mutant breaks failed (`Some(Strength::Should)`: the
     /// mutant breaks a documented reading, which is all a fair suite may hold it to), or not at
     /// all (`None`). Reference-snapshot differences are not compared here: benign variants
     /// differ from the reference too.
     pub fn caught(&self) -> Option<Strength> {
         let report = self.report.as_ref().ok()?;
-        if report.cases.iter().any(|c| c.verdict == Verdict::Fail) {
+        let clause = self.variant.clause();
+        // Only a FAIL charged to the clause the mutant breaks counts (a case citing it, or a
+        // must-check of it, e.g. an automatic invariant): a FAIL elsewhere is a side effect, not
+        // proof that the suite checks that clause.
+        let charged = |c: &crate::report::CaseReport| {
+            c.clauses.iter().any(|x| x == clause)
+                || c.failures.iter().any(|f| {
+                    f.strength == Strength::Must && f.clause.split(',').any(|x| x == clause)
+                })
+        };
+        if report
+            .cases
+            .iter()
+            .any(|c| c.verdict == Verdict::Fail && charged(c))
+        {
             return Some(Strength::Must);
         }
-        let clause = self.variant.clause();
         report
             .cases
             .iter()
