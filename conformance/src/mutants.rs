@@ -177,16 +177,45 @@ pub async fn check(suite: Arc<Suite>, opts: &CheckOptions) -> Vec<VariantRun> {
     out
 }
 
+/// The control runs: the unmodified reference server, under the same conditions as the variants
+/// (in process, memory store, the same concurrency), once per edition. If the reference itself
+/// fails here, a kill proves nothing: the self-check fails.
+pub async fn control(
+    suite: Arc<Suite>,
+    opts: &CheckOptions,
+) -> Vec<(Edition, Result<SuiteReport, String>)> {
+    let mut out = Vec::new();
+    for edition in [Edition::Seed, Edition::Current] {
+        if opts.edition.is_some_and(|e| e != edition) {
+            continue;
+        }
+        out.push((
+            edition,
+            run_server(&suite, None, edition, opts.concurrency).await,
+        ));
+    }
+    out
+}
+
 async fn run_one(
     suite: &Suite,
     variant: Variant,
     edition: Edition,
     concurrency: usize,
 ) -> Result<SuiteReport, String> {
+    run_server(suite, Some(variant), edition, concurrency).await
+}
+
+async fn run_server(
+    suite: &Suite,
+    variant: Option<Variant>,
+    edition: Edition,
+    concurrency: usize,
+) -> Result<SuiteReport, String> {
     let mut config = ServerConfig::development(DataLocation::Memory);
     config.limits = edition.limits();
     config.restricted_words = vec![RESTRICTED_WORD.to_string()];
-    config.variant = Some(variant);
+    config.variant = variant;
     // No reference-snapshot comparison: a variant's NON-STRICT must come from a should-check.
     let server = EmbeddedServer::start(config)
         .await

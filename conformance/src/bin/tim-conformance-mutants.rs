@@ -59,9 +59,37 @@ fn real_main() -> anyhow::Result<bool> {
     };
     let started = std::time::Instant::now();
     let runtime = tokio::runtime::Runtime::new()?;
+    // The unmodified reference server first, under the same conditions: it must pass.
+    let mut control_ok = true;
+    for (edition, report) in
+        runtime.block_on(tim_conformance::mutants::control(suite.clone(), &opts))
+    {
+        match report {
+            Ok(r) if !r.cases.iter().any(|c| c.verdict.failed()) => {
+                println!("control run ({edition}): the reference server passes");
+            }
+            Ok(r) => {
+                control_ok = false;
+                let failed: Vec<&str> = r
+                    .cases
+                    .iter()
+                    .filter(|c| c.verdict.failed())
+                    .map(|c| c.id.as_str())
+                    .collect();
+                println!(
+                    "control run ({edition}): the reference server FAILED {}: no kill can be trusted",
+                    failed.join(", ")
+                );
+            }
+            Err(e) => {
+                control_ok = false;
+                println!("control run ({edition}) could not run: {e}");
+            }
+        }
+    }
     let runs = runtime.block_on(check(suite, &opts));
     anyhow::ensure!(!runs.is_empty(), "no variant matches the filter");
     print!("{}", render(&runs));
     println!("self-check took {:.1} s", started.elapsed().as_secs_f64());
-    Ok(tally(&runs).ok())
+    Ok(control_ok && tally(&runs).ok())
 }
