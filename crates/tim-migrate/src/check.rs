@@ -40,6 +40,8 @@ pub struct CheckOptions {
     pub max_problems: usize,
     /// How the messages are ordered.
     pub prepare: PrepareOptions,
+    /// Round trip of one `import_group_msg` call, for the forecast ([`Forecast`]).
+    pub rtt: std::time::Duration,
 }
 
 /// Which input a problem is in.
@@ -121,6 +123,102 @@ pub struct CheckStats {
     pub requests_per_second: Option<u32>,
     /// Minimum import time at the quota, in seconds (`requests / requests_per_second`).
     pub min_seconds: Option<f64>,
+    /// How long the import should take.
+    pub forecast: Forecast,
+}
+
+/// How long an import takes, at least: the quota bounds the whole import, and the round trip
+/// bounds each group (its batches go one at a time, so a group needs one round trip a batch).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Forecast {
+    /// All requests at the quota, in seconds (none without a quota).
+    pub quota_seconds: Option<f64>,
+    /// The group with the most messages (the first by `GroupId` among equals).
+    pub largest_group: Option<String>,
+    /// Its messages.
+    pub largest_group_messages: u64,
+    /// Its requests (`ceil(messages / msgs_per_request)`).
+    pub largest_group_requests: u64,
+    /// The round trip assumed, in milliseconds.
+    pub rtt_ms: f64,
+    /// The largest group alone: one request per round trip, in seconds.
+    pub largest_group_seconds: f64,
+    /// The forecast: the larger of the two bounds, in seconds.
+    pub seconds: f64,
+}
+
+impl Forecast {
+    /// The forecast for groups of `(GroupId, messages)`, `per` messages a request, a quota of
+    /// `rps` requests a second, and a round trip of `rtt`.
+    pub fn new<'a>(
+        groups: impl IntoIterator<Item = (&'a str, u64)>,
+        per: u64,
+        rps: Option<u32>,
+        rtt: std::time::Duration,
+    ) -> Forecast {
+        let per = per.max(1);
+        let mut requests = 0u64;
+        let mut largest: Option<(&str, u64)> = None;
+        for (id, n) in groups {
+            requests += n.div_ceil(per);
+            if largest.is_none_or(|(lid, ln)| n > ln || (n == ln && id < lid)) {
+                largest = Some((id, n));
+            }
+        }
+        let quota_seconds = rps
+            .filter(|r| *r > 0)
+            .map(|r| requests as f64 / f64::from(r));
+        let (name, messages) = largest.map_or((None, 0), |(id, n)| (Some(id.to_owned()), n));
+        let group_requests = messages.div_ceil(per);
+        let largest_group_seconds = group_requests as f64 * rtt.as_secs_f64();
+        Forecast {
+            seconds: quota_seconds.unwrap_or(0.0).max(largest_group_seconds),
+            quota_seconds,
+            largest_group: name,
+            largest_group_messages: messages,
+            largest_group_requests: group_requests,
+            rtt_ms: rtt.as_secs_f64() * 1000.0,
+            largest_group_seconds,
+        }
+    }
+
+    /// One line: `forecast: …`.
+    pub fn render(&self) -> String {
+        // Whole seconds, or milliseconds under 10 s (a small input's forecast is not 0).
+        let d = |secs: f64| {
+            let t = if secs < 10.0 {
+                std::time::Duration::from_millis((secs * 1000.0).ceil() as u64)
+            } else {
+                std::time::Duration::from_secs(secs.ceil() as u64)
+            };
+            humantime::format_duration(t).to_string()
+        };
+        let mut s = String::from("forecast: ");
+        match self.quota_seconds {
+            Some(q) => s.push_str(&format!("{} at the quota", d(q))),
+            None => s.push_str("no quota"),
+        }
+        if let Some(g) = &self.largest_group {
+            s.push_str(&format!(
+                "; the largest group, {g:?} ({} messages, {} requests), alone needs {} at {} ms a round trip (one batch per round trip)",
+                self.largest_group_messages,
+                self.largest_group_requests,
+                d(self.largest_group_seconds),
+                self.rtt_ms
+            ));
+        }
+        s.push_str(&format!("; expect at least {}", d(self.seconds)));
+        if self.largest_group_seconds >= 60.0
+            && self
+                .quota_seconds
+                .is_some_and(|q| self.largest_group_seconds > q)
+        {
+            s.push_str(
+                " (the largest group sets the pace: run the import near the server's region for a shorter round trip)",
+            );
+        }
+        s
+    }
 }
 
 /// The outcome of a check.
@@ -173,6 +271,7 @@ impl CheckReport {
             }
             _ => s.push('\n'),
         }
+        let _ = writeln!(s, "{}", st.forecast.render());
         if self.ok {
             s.push_str("ok: no problems found\n");
         } else {
@@ -651,6 +750,15 @@ pub fn run(paths: &input::InputPaths, opts: &CheckOptions) -> Result<CheckReport
         min_seconds: limits
             .requests_per_second
             .map(|r| requests as f64 / f64::from(r)),
+        forecast: Forecast::new(
+            prepared
+                .groups()
+                .iter()
+                .map(|g| (g.group_id.as_str(), g.count)),
+            per,
+            limits.requests_per_second,
+            opts.rtt,
+        ),
     };
     let mut problems = out.list;
     problems.sort_by_key(|p| (p.input, p.line));
@@ -660,4 +768,60 @@ pub fn run(paths: &input::InputPaths, opts: &CheckOptions) -> Result<CheckReport
         problems,
         stats,
     })
+}
+
+#[cfg(test)]
+mod forecast_tests {
+    use super::Forecast;
+    use std::time::Duration;
+
+    #[test]
+    fn quota_and_largest_group() {
+        // 20 a request: 41 messages are 3 requests, 200,000 are 10,000; 10,003 requests in all.
+        let f = Forecast::new(
+            [("a", 41), ("big", 200_000), ("c", 0)],
+            20,
+            Some(100),
+            Duration::from_millis(50),
+        );
+        assert_eq!(f.quota_seconds, Some(100.03));
+        assert_eq!(f.largest_group.as_deref(), Some("big"));
+        assert_eq!(f.largest_group_messages, 200_000);
+        assert_eq!(f.largest_group_requests, 10_000);
+        assert!((f.largest_group_seconds - 500.0).abs() < 1e-9);
+        assert!((f.seconds - 500.0).abs() < 1e-9);
+        let line = f.render();
+        assert!(line.contains("1m 41s at the quota"), "{line}");
+        assert!(
+            line.contains("\"big\" (200000 messages, 10000 requests), alone needs 8m 20s at 50 ms"),
+            "{line}"
+        );
+        assert!(line.contains("sets the pace"), "{line}");
+    }
+
+    #[test]
+    fn the_quota_bounds_many_small_groups() {
+        let groups: Vec<(String, u64)> = (0..1000).map(|i| (format!("g{i:04}"), 7)).collect();
+        let f = Forecast::new(
+            groups.iter().map(|(g, n)| (g.as_str(), *n)),
+            7,
+            Some(200),
+            Duration::from_millis(50),
+        );
+        assert_eq!(f.quota_seconds, Some(5.0));
+        // Ties go to the first GroupId.
+        assert_eq!(f.largest_group.as_deref(), Some("g0000"));
+        assert_eq!(f.largest_group_requests, 1);
+        assert!((f.largest_group_seconds - 0.05).abs() < 1e-9);
+        assert_eq!(f.seconds, 5.0);
+        assert!(!f.render().contains("sets the pace"));
+    }
+
+    #[test]
+    fn no_groups_no_quota() {
+        let f = Forecast::new([], 20, None, Duration::from_millis(50));
+        assert_eq!(f.quota_seconds, None);
+        assert_eq!(f.largest_group, None);
+        assert_eq!(f.seconds, 0.0);
+    }
 }

@@ -8,6 +8,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use clap::builder::ArgPredicate;
 use clap::{Args, Parser, Subcommand};
 use tim_model::usersig::{self, SecretKey};
 use tim_model::{Edition, Limits, Region};
@@ -21,11 +22,13 @@ use crate::prepare::PrepareOptions;
 pub enum Exit {
     /// 0: success.
     Ok = 0,
-    /// 1: problems found (invalid input, rejected messages, differences).
+    /// 1: problems found (invalid input, rejected messages, differences), or an import stopped
+    /// because its checkpoint could not be written.
     Problems = 1,
     /// 2: usage error, unreadable input or unreachable target.
     Usage = 2,
-    /// 130: interrupted (Ctrl-C) after the requests in flight finished; `--resume` continues.
+    /// 130: interrupted (Ctrl-C) after the requests in flight finished, or at once on a second
+    /// Ctrl-C; `--resume` continues.
     Interrupted = 130,
 }
 
@@ -47,7 +50,8 @@ a group's lines need not be sorted (tim-migrate orders each group by SendTime, s
   members   {\"GroupId\",\"Member_Account\",\"Role\"?,\"JoinTime\"?,\"UnreadMsgNum\"?}
 
 Every flag can also be set with the TIM_* variable shown in its help.
-Exit status: 0 success, 1 problems found, 2 usage error, unreadable input or unreachable target.";
+Exit status: 0 success, 1 problems found (or the checkpoint could not be written), 2 usage error,
+unreadable input or unreachable target, 130 interrupted (Ctrl-C).";
 
 const EXAMPLES: &str = "Examples:
   tim-migrate check --messages messages.jsonl --groups groups.jsonl --members members.jsonl
@@ -177,12 +181,15 @@ pub struct TargetArgs {
     /// The app's secret key (prefer the variable: command lines are visible to other users).
     #[arg(long, env = "TIM_SECRET_KEY", value_name = "KEY", hide_env_values = true, value_parser = parse_secret)]
     pub secret_key: SecretKey,
-    /// API edition: seed (20 messages a request, 100 requests/s) or current (7, 200/s).
+    /// API edition: seed (20 messages a request, 100 requests/s) or current (7, 200/s: what
+    /// Tencent enforces today). Default: current with --region, seed with --base-url.
     #[arg(
         long,
         env = "TIM_EDITION",
         value_name = "EDITION",
-        default_value = "seed"
+        default_value = "seed",
+        default_value_if("region", ArgPredicate::IsPresent, Some("current")),
+        hide_default_value = true
     )]
     pub edition: Edition,
 }
@@ -223,6 +230,10 @@ pub struct CheckArgs {
         default_value_t = 1000
     )]
     pub max_problems: usize,
+    /// Round trip of one call, for the forecast of the largest group (one batch per round trip),
+    /// e.g. 50ms, 200ms.
+    #[arg(long, env = "TIM_RTT", value_name = "DURATION", default_value = "50ms", value_parser = humantime::parse_duration)]
+    pub rtt: std::time::Duration,
 }
 
 /// `tim-migrate import`.
@@ -305,6 +316,7 @@ pub fn run_check(args: &CheckArgs, out: &mut dyn Write) -> Result<Exit, CheckErr
         limits,
         now: now(),
         max_problems: args.max_problems,
+        rtt: args.rtt,
     };
     let report = check::run(&args.input.paths(), &opts)?;
     let written = if args.json {

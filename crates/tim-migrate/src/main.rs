@@ -15,8 +15,12 @@ fn main() -> ExitCode {
         Command::Check(args) => cli::run_check(args, &mut out).map_err(Into::into),
         Command::Usersig(args) => cli::run_usersig(args, &mut out).map_err(Into::into),
         Command::Import(args) => runtime().and_then(|rt| {
-            rt.block_on(tim_migrate::import::run(args))
-                .map_err(Into::into)
+            rt.block_on(tim_migrate::import::run(args)).or_else(|e| {
+                // A checkpoint that cannot be written mid-run is exit 1, the rest exit 2.
+                let exit = e.exit();
+                eprintln!("tim-migrate: {:#}", anyhow::Error::from(e));
+                Ok(exit)
+            })
         }),
         Command::Verify(args) => runtime().and_then(|rt| {
             rt.block_on(tim_migrate::verify::run(args))

@@ -593,6 +593,19 @@ impl Prepared {
         &self.groups
     }
 
+    /// The groups in import order: the most messages first (a group's batches go one at a
+    /// time, so the largest group bounds the import's length when it starts last), then by
+    /// `GroupId`.
+    pub fn groups_largest_first(&self) -> Vec<&GroupSlice> {
+        let mut v: Vec<&GroupSlice> = self.groups.iter().collect();
+        v.sort_by(|a, b| {
+            b.count
+                .cmp(&a.count)
+                .then_with(|| a.group_id.cmp(&b.group_id))
+        });
+        v
+    }
+
     /// The group `group_id`, if it has messages.
     pub fn group(&self, group_id: &str) -> Option<&GroupSlice> {
         self.groups
@@ -652,6 +665,11 @@ pub struct GroupReader {
 }
 
 impl GroupReader {
+    /// Messages still to come (the skipped ones left out).
+    pub fn remaining(&self) -> u64 {
+        self.left.saturating_sub(self.skip)
+    }
+
     fn read_one(&mut self) -> Result<Option<PreparedMsg>, PrepareError> {
         loop {
             if self.left == 0 {

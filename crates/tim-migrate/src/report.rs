@@ -41,8 +41,11 @@ pub struct Counts {
 /// The summary of one `tim-migrate import` run.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ImportReport {
-    /// The edition followed.
+    /// The edition followed (`seed` or `current`).
     pub edition: String,
+    /// Messages per `import_group_msg` request in use (the edition's limit).
+    #[serde(default)]
+    pub messages_per_request: u64,
     /// Groups.
     pub groups: Counts,
     /// Messages.
@@ -55,7 +58,8 @@ pub struct ImportReport {
     pub rate_limited: u64,
     /// `import_group_msg` requests per second during the message phase (the quota is per API).
     pub requests_per_second: f64,
-    /// The quota in requests per second, if any.
+    /// The pacing rate in use, in requests per second per API (the edition's quota, or `--rate`),
+    /// if any.
     pub quota_per_second: Option<u32>,
     /// `requests_per_second / quota_per_second` (0–1), if there is a quota.
     pub quota_share: Option<f64>,
@@ -73,6 +77,17 @@ impl ImportReport {
         let mut s = String::new();
         let m = &self.messages;
         let elapsed = Duration::from_millis((self.elapsed_secs * 1000.0).round() as u64);
+        let _ = write!(
+            s,
+            "edition:  {} ({} messages a request",
+            self.edition, self.messages_per_request
+        );
+        match self.quota_per_second {
+            Some(q) => {
+                let _ = writeln!(s, ", at most {q} requests/s per API)");
+            }
+            None => s.push_str(", not paced)\n"),
+        }
         let _ = writeln!(
             s,
             "groups:   {} ({} created, {} failed)",
@@ -125,6 +140,7 @@ mod tests {
     fn renders_every_figure() {
         let r = ImportReport {
             edition: "seed".into(),
+            messages_per_request: 20,
             groups: Counts {
                 total: 3,
                 done: 3,
@@ -153,6 +169,12 @@ mod tests {
             interrupted: true,
         };
         let h = r.render_human();
+        assert!(
+            h.starts_with(
+                "edition:  seed (20 messages a request, at most 100 requests/s per API)\n"
+            ),
+            "{h}"
+        );
         assert!(
             h.contains("messages: 100 (97 imported, 1 duplicates, 2 rejected"),
             "{h}"

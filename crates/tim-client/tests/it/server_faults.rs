@@ -168,7 +168,10 @@ async fn http_502_is_retried_with_the_same_randoms() {
     let stats = client.stats();
     assert_eq!(stats.requests_for(Command::ImportGroupMsg), 2);
     // A 502 cannot say whether the call was applied: the group is read back before sending again.
-    assert!(stats.requests_for(Command::GroupMsgGetSimple) >= 1, "{stats:?}");
+    assert!(
+        stats.requests_for(Command::GroupMsgGetSimple) >= 1,
+        "{stats:?}"
+    );
     assert_eq!(
         calls(&client, Command::ImportGroupMsg).await,
         [seen(Some(502), None, Some("http_status 502")), answered(0)]
@@ -299,7 +302,10 @@ async fn internal_error_10002_is_retried() {
     let stats = client.stats();
     // 10002 does not say whether the call was applied: each one is followed by a read-back.
     assert_eq!(stats.requests_for(Command::ImportGroupMsg), 3);
-    assert!(stats.requests_for(Command::GroupMsgGetSimple) >= 2, "{stats:?}");
+    assert!(
+        stats.requests_for(Command::GroupMsgGetSimple) >= 2,
+        "{stats:?}"
+    );
     let busy = seen(Some(200), Some(10002), Some("error 10002"));
     assert_eq!(
         calls(&client, Command::ImportGroupMsg).await,

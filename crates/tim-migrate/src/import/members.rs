@@ -1,8 +1,13 @@
 //! Phase 3: members with `UnreadMsgNum`, after every message (importing messages resets unread
 //! counts, digest Q17).
+//!
+//! A refused member goes to the rejects file with the server's own code: the envelope's
+//! `ErrorCode` when it is not 0, else the member's `Result` (0, failed); never one the importer
+//! makes up.
 
 use std::sync::Arc;
 
+use tim_client::Error as ClientError;
 use tim_model::api::import_group_member::{member_result, ImportGroupMemberRequest};
 use tim_model::ErrorCode;
 use tokio::task::JoinSet;
@@ -44,21 +49,45 @@ pub(super) async fn import_members(
                     group_id: group_id.clone(),
                     member_list: chunk.iter().map(|(_, _, m)| m.clone()).collect(),
                 };
-                let res = run.client.import_group_member(&req).await;
+                // The whole answer: per-member results count even beside a non-zero ErrorCode.
+                let res = run.client.call_envelope(&req).await.and_then(|resp| {
+                    if resp.envelope.is_ok() || !resp.body.member_list.is_empty() {
+                        Ok(resp)
+                    } else {
+                        let code = resp.envelope.error_code;
+                        Err(ClientError::Api {
+                            command: tim_model::Command::ImportGroupMember,
+                            code,
+                            info: resp.envelope.error_info,
+                            class: code.class(),
+                            request_id: resp.envelope.request_id,
+                        })
+                    }
+                });
                 let mut s = run.lock();
                 match res {
                     Ok(resp) => {
+                        let envelope = &resp.envelope;
                         for (line, raw, m) in chunk {
-                            let result = resp.member_list.iter().find(|r| r.member_account == m.member_account);
-                            match result.map(|r| r.result) {
+                            let result = resp
+                                .body
+                                .member_list
+                                .iter()
+                                .find(|r| r.member_account == m.member_account)
+                                .map(|r| r.result);
+                            match result {
                                 Some(member_result::ADDED) | Some(member_result::ALREADY_MEMBER) => s.report.members.done += 1,
                                 other => {
                                     s.report.members.failed += 1;
-                                    let reason = match other {
-                                        Some(_) => "the server refused this member (JoinTime before the group's CreateTime or in the future, or an invalid account)",
-                                        None => "the server's answer has no result for this member",
+                                    let (code, reason) = if !envelope.is_ok() {
+                                        (envelope.error_code, format!("the server refused this member ({}: {}; Result {})", envelope.error_code.0, envelope.error_info, other.map_or("absent".to_owned(), |r| r.to_string())))
+                                    } else {
+                                        match other {
+                                            Some(r) => (ErrorCode(r), format!("the server refused this member (Result {r}: JoinTime not after the group's CreateTime or in the future, a negative UnreadMsgNum, or an invalid account)")),
+                                            None => (envelope.error_code, "the server's answer has no result for this member".to_owned()),
+                                        }
                                     };
-                                    s.reject(&run.members_file, *line, &group_id, ErrorCode::INVALID_PARAMETER, reason, raw)?;
+                                    s.reject(&run.members_file, *line, &group_id, code, &reason, raw)?;
                                 }
                             }
                         }

@@ -1,9 +1,10 @@
 //! Phase 2: the messages, many groups at once, one batch in flight per group, each group
 //! continuing after what the checkpoint confirmed (reconciled with the server on `--resume`).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use tim_client::{Error as ClientError, GroupCursor, MsgOutcome};
 use tim_model::ErrorCode;
@@ -23,8 +24,10 @@ pub(super) async fn import_messages(
     let permits = Arc::new(tokio::sync::Semaphore::new(concurrency));
     let mut tasks = JoinSet::new();
     let mut first_error = None;
-    // Groups are started as others finish, so only `concurrency` group files are open at once.
-    let mut pending = prepared.groups().iter();
+    // Groups are started as others finish, so only `concurrency` group files are open at once;
+    // the largest first, so that the longest group (one batch per round trip) starts at once
+    // instead of last.
+    let mut pending = prepared.groups_largest_first().into_iter();
     loop {
         while tasks.len() < concurrency {
             let Some(slice) = pending.next() else { break };
@@ -80,6 +83,7 @@ async fn import_one_group(
     let _permit = permits.acquire_owned().await;
     let batch_size = run.client.limits().msgs_per_request.max(1);
     let mut cursor = GroupCursor::new(slice.group_id.clone());
+    let pace = Pace::start(&slice.group_id, reader.remaining());
     let mut stored = match stored_since_checkpoint(&run, &slice.group_id, &mut cursor).await {
         Ok(stored) => stored,
         Err(e) => {
@@ -229,7 +233,70 @@ async fn import_one_group(
         s.dirty = true;
         drop(s);
         run.bar.pb_inc(n);
+        pace.advance(n);
     }
+}
+
+/// The groups being imported: when each started, messages done and left (for the progress
+/// line's ETA of the slowest group). One import runs per process.
+static RUNNING: Mutex<BTreeMap<String, GroupPace>> = Mutex::new(BTreeMap::new());
+
+struct GroupPace {
+    started: Instant,
+    done: u64,
+    left: u64,
+}
+
+/// A group's entry in [`RUNNING`], removed when the group ends.
+struct Pace(String);
+
+impl Pace {
+    fn start(group_id: &str, left: u64) -> Pace {
+        if let Ok(mut m) = RUNNING.lock() {
+            m.insert(
+                group_id.to_owned(),
+                GroupPace {
+                    started: Instant::now(),
+                    done: 0,
+                    left,
+                },
+            );
+        }
+        Pace(group_id.to_owned())
+    }
+
+    fn advance(&self, n: u64) {
+        if let Some(g) = RUNNING
+            .lock()
+            .ok()
+            .as_mut()
+            .and_then(|m| m.get_mut(&self.0))
+        {
+            g.done += n;
+            g.left = g.left.saturating_sub(n);
+        }
+    }
+}
+
+impl Drop for Pace {
+    fn drop(&mut self) {
+        if let Ok(mut m) = RUNNING.lock() {
+            m.remove(&self.0);
+        }
+    }
+}
+
+/// The group being imported that needs the longest to finish at its pace so far, and how long.
+pub(super) fn slowest_eta() -> Option<(String, Duration)> {
+    let m = RUNNING.lock().ok()?;
+    m.iter()
+        .filter(|(_, g)| g.done > 0)
+        .map(|(id, g)| {
+            let per = g.started.elapsed().as_secs_f64() / g.done as f64;
+            (id, Duration::from_secs((per * g.left as f64).ceil() as u64))
+        })
+        .max_by_key(|(_, eta)| *eta)
+        .map(|(id, eta)| (id.clone(), eta))
 }
 
 /// Key of a stored message: `Random`, `SendTime` (`MsgTimeStamp`), `From_Account`.

@@ -4,8 +4,9 @@
 //! 1. Read the groups and members files, and sort the messages per group on disk ([`Prepared`]);
 //!    every message gets its deterministic `Random` there.
 //! 2. Open or create the checkpoint (`--resume` refuses another input or target).
-//! 3. `import_group` every group the checkpoint does not record as created (an ID already in use
-//!    counts as created: the group exists, so its messages can go in).
+//! 3. `import_group` every group the checkpoint does not record as created (an ID already
+//!    in use, 10021 or 10025, counts as created: the group exists, so its messages can go in; see
+//!    `groups.rs`).
 //! 4. Messages: many groups at once, one batch in flight per group, in `SendTime` order, each
 //!    group continuing after what the checkpoint confirmed. Messages the checkpoint missed (the
 //!    importer died between the server's answer and the next checkpoint write) are found on the
@@ -18,7 +19,10 @@
 //! file does not hold, and `--resume` cuts off rejects it does not count. A group's starting
 //! `NextMsgSeq` is saved (one save serves every group starting at that moment) before its first
 //! message is sent, so `--resume` reads back every group the importer may have written to.
-//! Ctrl-C stops cleanly after the requests in flight (exit 130).
+//! A checkpoint that cannot be written stops the import the same way (exit 1, naming the file and
+//! the OS error): the import never runs on without one.
+//! Ctrl-C stops cleanly after the requests in flight (exit 130); a second Ctrl-C aborts at once
+//! (exit 130; `--resume` reads back what the last saved checkpoint does not confirm).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -83,6 +87,9 @@ pub enum ImportError {
     /// The target cannot be used.
     #[error(transparent)]
     Connect(#[from] crate::target::ConnectError),
+    /// The checkpoint could not be written during the import, which stopped (exit 1).
+    #[error("the import stopped because the checkpoint cannot be written (fix the cause below, then run the same command with --resume)")]
+    CheckpointWrite(#[source] CheckpointError),
     /// The target refused or could not be reached; nothing more can be sent.
     #[error("the import stopped (the checkpoint is saved: fix the cause below, then run the same command with --resume)")]
     Target(#[source] ClientError),
@@ -90,6 +97,17 @@ pub enum ImportError {
 
 /// The exit status after an interruption (128 + SIGINT), as shells report it.
 pub const EXIT_INTERRUPTED: u8 = 130;
+
+impl ImportError {
+    /// The exit status for this error: 1 when the import stopped midway because the checkpoint
+    /// could not be written, else 2 (usage, unreadable input, unusable target).
+    pub fn exit(&self) -> Exit {
+        match self {
+            ImportError::CheckpointWrite(_) => Exit::Problems,
+            _ => Exit::Usage,
+        }
+    }
+}
 
 /// Runs `tim-migrate import`.
 pub async fn run(args: &ImportArgs) -> Result<Exit, ImportError> {
@@ -190,6 +208,7 @@ pub async fn run(args: &ImportArgs) -> Result<Exit, ImportError> {
 
     let report = ImportReport {
         edition: limits.edition.to_string(),
+        messages_per_request: client.limits().msgs_per_request as u64,
         quota_per_second: client.requests_per_second(),
         ..ImportReport::default()
     };
@@ -207,6 +226,7 @@ pub async fn run(args: &ImportArgs) -> Result<Exit, ImportError> {
             dirty: false,
             generation: 0,
             fatal: None,
+            halted: None,
         }),
         stop: AtomicBool::new(false),
         saving: Mutex::new(()),
@@ -227,16 +247,22 @@ pub async fn run(args: &ImportArgs) -> Result<Exit, ImportError> {
         s.report.members.total = members.values().map(|m| m.len() as u64).sum();
     }
 
-    // Ctrl-C: finish the requests in flight, save, exit 130.
+    // Ctrl-C: finish the requests in flight, save, exit 130. A second one: exit 130 at once.
     let interrupted = Arc::new(AtomicBool::new(false));
     {
         let run = Arc::clone(&run);
         let interrupted = Arc::clone(&interrupted);
+        let mut ctrl_c = CtrlC::listen();
         tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                warn!("interrupted: finishing the requests in flight, then saving the checkpoint");
-                interrupted.store(true, Ordering::Relaxed);
-                run.stop.store(true, Ordering::Relaxed);
+            if !ctrl_c.next().await {
+                return;
+            }
+            warn!("interrupted: finishing the requests in flight, then saving the checkpoint (Ctrl-C again to abort at once)");
+            interrupted.store(true, Ordering::Relaxed);
+            run.stop.store(true, Ordering::Relaxed);
+            if ctrl_c.next().await {
+                eprintln!("tim-migrate: aborted; run the same command with --resume to continue (it reads back what the server stored after the last checkpoint save)");
+                std::process::exit(i32::from(EXIT_INTERRUPTED));
             }
         });
     }
@@ -249,7 +275,10 @@ pub async fn run(args: &ImportArgs) -> Result<Exit, ImportError> {
             loop {
                 every.tick().await;
                 if let Err(e) = run.save() {
-                    warn!(error = %e, "cannot write the checkpoint");
+                    // Never run on without a checkpoint: stop after the requests in flight.
+                    warn!("cannot write the checkpoint: stopping after the requests in flight");
+                    run.halt(e);
+                    return;
                 }
                 let now = (
                     Instant::now(),
@@ -258,13 +287,19 @@ pub async fn run(args: &ImportArgs) -> Result<Exit, ImportError> {
                 let rps =
                     (now.1 - last.1) as f64 / now.0.duration_since(last.0).as_secs_f64().max(0.001);
                 last = now;
-                let msg = match run.client.requests_per_second() {
+                let mut msg = match run.client.requests_per_second() {
                     Some(q) => format!(
                         "{rps:.1} req/s ({:.0}% of the {q}/s quota)",
                         100.0 * rps / f64::from(q)
                     ),
                     None => format!("{rps:.1} req/s"),
                 };
+                if let Some((group, eta)) = messages::slowest_eta() {
+                    msg.push_str(&format!(
+                        "; slowest group {group}: ETA {}",
+                        humantime::format_duration(eta)
+                    ));
+                }
                 run.bar.pb_set_message(&msg);
             }
         })
@@ -275,7 +310,11 @@ pub async fn run(args: &ImportArgs) -> Result<Exit, ImportError> {
     let messages_started = Instant::now();
     let msg_requests_before = client.stats().requests_for(Command::ImportGroupMsg);
     if !run.stopping() {
-        import_messages(&run, &prepared, concurrency).await?;
+        match import_messages(&run, &prepared, concurrency).await {
+            // A group's start could not be saved: stop like the ticker does, with the summary.
+            Err(e @ ImportError::CheckpointWrite(_)) => run.halt(e),
+            r => r?,
+        }
     }
     let messages_secs = messages_started.elapsed().as_secs_f64().max(0.001);
     if !run.stopping() {
@@ -283,10 +322,10 @@ pub async fn run(args: &ImportArgs) -> Result<Exit, ImportError> {
     }
     ticker.abort();
     run.lock().dirty = true;
-    run.save()?;
+    let final_save = run.save();
 
     let stats = client.stats();
-    let (report, fatal) = {
+    let (report, fatal, halted) = {
         let mut s = run.lock();
         let elapsed = started.elapsed().as_secs_f64();
         let r = &mut s.report;
@@ -303,7 +342,7 @@ pub async fn run(args: &ImportArgs) -> Result<Exit, ImportError> {
             .quota_per_second
             .map(|q| r.requests_per_second / f64::from(q));
         r.interrupted = interrupted.load(Ordering::Relaxed);
-        (s.report.clone(), s.fatal.take())
+        (s.report.clone(), s.fatal.take(), s.halted.take())
     };
     drop(_entered);
     if let Some(p) = &args.report {
@@ -319,6 +358,10 @@ pub async fn run(args: &ImportArgs) -> Result<Exit, ImportError> {
         })?;
     }
     print!("{}", report.render_human());
+    if let Some(err) = halted {
+        return Err(err);
+    }
+    final_save?;
     if let Some(err) = fatal {
         return Err(ImportError::Target(err));
     }
@@ -364,4 +407,35 @@ fn read_members(path: Option<&Path>) -> Result<MembersByGroup, ImportError> {
             .push((line, raw, value.member));
     }
     Ok(out)
+}
+
+/// Ctrl-C, as many times as it is pressed. On Unix the handler is installed at once (a press
+/// before the first `next` is not lost) and one stream serves every press.
+struct CtrlC {
+    #[cfg(unix)]
+    sigint: Option<tokio::signal::unix::Signal>,
+}
+
+impl CtrlC {
+    fn listen() -> CtrlC {
+        CtrlC {
+            #[cfg(unix)]
+            sigint: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok(),
+        }
+    }
+
+    /// Waits for the next Ctrl-C; `false` when none can be received.
+    async fn next(&mut self) -> bool {
+        #[cfg(unix)]
+        {
+            match self.sigint.as_mut() {
+                Some(s) => s.recv().await.is_some(),
+                None => tokio::signal::ctrl_c().await.is_ok(),
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            tokio::signal::ctrl_c().await.is_ok()
+        }
+    }
 }

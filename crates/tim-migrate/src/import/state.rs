@@ -24,6 +24,8 @@ pub(super) struct Shared {
     /// start seq); see [`Run::ensure_saved`].
     pub(super) generation: u64,
     pub(super) fatal: Option<ClientError>,
+    /// A local failure that stopped the import (the checkpoint could not be written).
+    pub(super) halted: Option<ImportError>,
 }
 
 impl Shared {
@@ -88,6 +90,16 @@ impl Run {
         self.stop.store(true, Ordering::Relaxed);
     }
 
+    /// Records a local failure after which the import must not go on (a checkpoint that cannot
+    /// be written), and stops every task after its request in flight.
+    pub(super) fn halt(&self, err: ImportError) {
+        let mut s = self.lock();
+        if s.halted.is_none() {
+            s.halted = Some(err);
+        }
+        self.stop.store(true, Ordering::Relaxed);
+    }
+
     /// Syncs the rejects file, records its length, then writes the checkpoint (if anything
     /// changed).
     pub(super) fn save(&self) -> Result<(), ImportError> {
@@ -116,7 +128,7 @@ impl Run {
         };
         if let Err(e) = snapshot.save(&self.checkpoint_path) {
             self.lock().dirty = true;
-            return Err(e.into());
+            return Err(ImportError::CheckpointWrite(e));
         }
         self.saved_generation
             .fetch_max(generation, Ordering::Relaxed);

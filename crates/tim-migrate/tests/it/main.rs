@@ -4,8 +4,11 @@
 mod checkpoint;
 mod cli;
 mod e2e;
+mod editions;
 mod prepare;
 mod random;
 mod rejects;
 mod resume;
+mod stopping;
 mod support;
+mod verify;

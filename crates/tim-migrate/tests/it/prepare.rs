@@ -203,3 +203,34 @@ fn derived_values_avoid_a_value_supplied_later_in_the_group() {
         .collect();
     assert_eq!(p.sha256(), want);
 }
+
+#[test]
+fn groups_start_largest_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("messages.jsonl");
+    let mut s = String::new();
+    // a: 2 messages, b: 5, c: 5, d: 1.
+    for (g, n) in [("a", 2), ("b", 5), ("c", 5), ("d", 1)] {
+        for i in 0..n {
+            s.push_str(&format!(
+                r#"{{"GroupId":"{g}","From_Account":"u","SendTime":{},"MsgBody":[{{"MsgType":"TIMTextElem","MsgContent":{{"Text":"x"}}}}]}}"#,
+                1_700_000_000 + i
+            ));
+            s.push('\n');
+        }
+    }
+    std::fs::write(&path, s).unwrap();
+    let p = Prepared::build(&path, &PrepareOptions::default()).unwrap();
+    let order: Vec<(&str, u64)> = p
+        .groups_largest_first()
+        .iter()
+        .map(|g| (g.group_id.as_str(), g.count))
+        .collect();
+    // The most messages first; equal counts by GroupId.
+    assert_eq!(order, [("b", 5), ("c", 5), ("a", 2), ("d", 1)]);
+    // Look-ups by GroupId still work.
+    assert_eq!(p.group("c").map(|g| g.count), Some(5));
+    // Readers know how many messages are left.
+    let g = p.group("b").unwrap();
+    assert_eq!(p.read_group(g, 2).unwrap().remaining(), 3);
+}
