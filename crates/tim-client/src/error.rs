@@ -71,6 +71,16 @@ pub enum Error {
         /// What was wrong.
         detail: String,
     },
+    /// The group holds messages this client did not send where its import expected only its
+    /// own: another writer, or a late copy of an earlier attempt. Nothing more is sent to the
+    /// group; what it holds is as the read-back found it.
+    #[error("group {group_id}: {detail}")]
+    OtherWriter {
+        /// The group.
+        group_id: String,
+        /// What was found.
+        detail: String,
+    },
     /// The caller's input cannot be sent (e.g. a batch larger than the edition allows).
     #[error("invalid input: {0}")]
     InvalidInput(String),
@@ -125,7 +135,7 @@ impl Error {
             Error::HttpStatus { .. } | Error::Decode { .. } | Error::Protocol { .. } => true,
             // 10002 ("internal error; retry") does not say whether the call was applied first.
             Error::Api { code, .. } => *code == ErrorCode::INTERNAL,
-            Error::InvalidInput(_) => false,
+            Error::InvalidInput(_) | Error::OtherWriter { .. } => false,
             Error::RetriesExhausted { maybe_applied, .. } => *maybe_applied,
             Error::NotResent { .. } => true,
             Error::Control(e) => e.maybe_applied(),

@@ -188,7 +188,7 @@ impl Client {
     /// exactly once whatever the server's duplicate rule (on `SendTime`, on the wall clock,
     /// answered with the original `MsgSeq` or refused, or none at all), as long as this client is
     /// the group's only writer: history above the cursor that matches nothing of the batch is
-    /// another writer's, and fails the batch ([`Error::Protocol`]).
+    /// another writer's, and fails the batch ([`Error::OtherWriter`]).
     ///
     /// A whole-request failure that one message can cause (10004, 10020, 80001, 80002) is
     /// isolated by splitting the batch in halves until the bad messages stand alone; other API
@@ -214,13 +214,12 @@ impl Client {
             // A request of an earlier batch whose fate was unknown may have landed late.
             let now = self.next_msg_seq(&cursor.group_id).await?;
             if now != next_seq {
-                return Err(Error::protocol(
-                    Command::ImportGroupMsg,
-                    format!(
-                        "group {}: NextMsgSeq is {now}, expected {next_seq}: a request of an earlier batch was applied after its read-back, or another writer imports into this group; stop and verify this group",
-                        cursor.group_id
+                return Err(Error::OtherWriter {
+                    group_id: cursor.group_id.clone(),
+                    detail: format!(
+                        "NextMsgSeq is {now}, expected {next_seq}: a request of an earlier batch was applied after its read-back, or another writer imports into this group; stop and verify this group"
                     ),
-                ));
+                });
             }
             cursor.recheck = false;
         }
@@ -397,13 +396,13 @@ impl Client {
                         found.insert(i, (m.msg_seq, m.msg_time_stamp));
                     }
                     None => {
-                        return Err(Error::protocol(
-                            Command::ImportGroupMsg,
-                            format!(
-                                "group {group_id}: MsgSeq {} (Random {}, From_Account {:?}) is not a message of this batch: another writer imports into this group; stop and verify it",
+                        return Err(Error::OtherWriter {
+                            group_id: group_id.to_owned(),
+                            detail: format!(
+                                "MsgSeq {} (Random {}, From_Account {:?}) is not a message of this batch: another writer imports into this group; stop and verify it",
                                 m.msg_seq, m.msg_random, m.from_account
                             ),
-                        ));
+                        });
                     }
                 }
             }

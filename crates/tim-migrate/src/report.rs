@@ -36,6 +36,14 @@ pub struct Counts {
     pub done: u64,
     /// Failed.
     pub failed: u64,
+    /// Groups whose message import stopped because the server holds messages of another writer
+    /// (or a late copy of this import's own): the other groups went on.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub stopped: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// The summary of one `tim-migrate import` run.
@@ -93,6 +101,13 @@ impl ImportReport {
             "groups:   {} ({} created, {} failed)",
             self.groups.total, self.groups.done, self.groups.failed
         );
+        if self.groups.stopped > 0 {
+            let _ = writeln!(
+                s,
+                "stopped:  {} groups hold messages this import did not send (another writer, or a late copy): see the log, verify them, then --resume",
+                self.groups.stopped
+            );
+        }
         let _ = writeln!(
             s,
             "messages: {} ({} imported, {} duplicates, {} rejected, {} skipped as already confirmed)",
@@ -145,6 +160,7 @@ mod tests {
                 total: 3,
                 done: 3,
                 failed: 0,
+                stopped: 1,
             },
             messages: MessageCounts {
                 total: 100,
@@ -158,6 +174,7 @@ mod tests {
                 total: 5,
                 done: 5,
                 failed: 0,
+                stopped: 0,
             },
             requests: 12,
             rate_limited: 0,

@@ -176,7 +176,7 @@ async fn a_late_copy_after_the_read_back_stops_the_next_batch() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&err, Error::Protocol { detail, .. } if detail.contains("NextMsgSeq is 5, expected 3")),
+        matches!(&err, Error::OtherWriter { detail, .. } if detail.contains("NextMsgSeq is 5, expected 3")),
         "{err}"
     );
     let imports =

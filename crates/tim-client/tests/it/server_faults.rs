@@ -444,7 +444,7 @@ async fn another_writer_found_by_the_read_back_stops_the_batch() {
     set_faults(&client, &[on_import(FaultEffect::lose_reply()).times(1)]).await;
     let err = import_into(&client, GROUP, &two_msgs()).await.unwrap_err();
     assert!(
-        matches!(&err, Error::Protocol { detail, .. } if detail.contains("MsgSeq 1") && detail.contains("another writer")),
+        matches!(&err, Error::OtherWriter { detail, .. } if detail.contains("MsgSeq 1") && detail.contains("another writer")),
         "{err}"
     );
     assert_eq!(

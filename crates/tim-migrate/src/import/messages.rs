@@ -178,6 +178,15 @@ async fn import_one_group(
                 run.bar.pb_inc(n);
                 return Ok(());
             }
+            Err(e) if another_writer(&e) => {
+                // Only this group stops: its unconfirmed messages stay in the checkpoint for a
+                // --resume once the group has been looked at; the other groups go on.
+                tracing::error!(group_id = %slice.group_id, error = %e,
+                    "this group stops: the server holds messages this import did not send");
+                let mut s = run.lock();
+                s.report.groups.stopped += 1;
+                return Ok(());
+            }
             Err(e) => {
                 run.fail(e);
                 return Ok(());
@@ -397,4 +406,11 @@ async fn record_start(run: &Arc<Run>, cursor: &mut GroupCursor) -> Result<(), St
         .await
         .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
         .map_err(StartError::Import)
+}
+
+/// Whether `e` says the group holds messages this import did not send (the client's read-back
+/// after an uncertain attempt, or its recheck before the next batch): another writer, or a late
+/// copy of an earlier attempt.
+fn another_writer(e: &ClientError) -> bool {
+    matches!(e, ClientError::OtherWriter { .. })
 }

@@ -373,6 +373,7 @@ pub async fn run(args: &ImportArgs) -> Result<Exit, ImportError> {
         if report.messages.rejected > 0
             || report.messages.duplicates_unexpected > 0
             || report.groups.failed > 0
+            || report.groups.stopped > 0
             || report.members.failed > 0
         {
             Exit::Problems

@@ -795,3 +795,70 @@ async fn exactly_once_on_every_reading(#[case] reading: &str) {
     let out = server.run(dir.path(), &verify_args(&[]));
     assert_exit(&out, 0);
 }
+
+/// Another writer stores a message into one group while the importer's batch for it is in
+/// flight and its answer is lost: the read-back finds a message the import did not send, so that
+/// group stops (nothing more is sent to it) while the other groups finish; exit 1, the summary
+/// says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_writer_stops_its_group_only() {
+    let server = Server::start_seeded(Some(FAULT_SEED)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let c = corpus(dir.path(), 4, 800, 0);
+    let plan = expected(&c.messages, &BTreeSet::new());
+    let victim = tim_migrate::corpus::group_id(1);
+    let admin = server.client();
+    let control = admin.control();
+    let import = tim_model::Command::ImportGroupMsg;
+    // The victim's first batch waits 1.5 s (time for the other writer), is applied, and its
+    // answer is lost.
+    let mut slow = FaultEffect::lose_reply();
+    slow.delay_ms = Some(1500);
+    control
+        .set_faults(&[FaultRule::new(import, slow)
+            .on_group(victim.clone())
+            .times(1)])
+        .await
+        .unwrap();
+    let child = server.spawn(dir.path(), &import_args(&[]));
+    // The rule's count goes down when the call arrives, before its delay.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while control.faults().await.unwrap().rules[0].remaining != Some(0) {
+        assert!(
+            Instant::now() < deadline,
+            "the victim's first batch never came"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let send_time = plan[&victim][0].1["SendTime"].as_i64().unwrap();
+    let mut foreign = tim_model::api::import_group_msg::ImportMsg::new(
+        "someone-else",
+        send_time,
+        vec![tim_model::MsgElement::text("not from the import")],
+    );
+    foreign.random = Some(77);
+    let req =
+        tim_model::api::import_group_msg::ImportGroupMsgRequest::new(victim.clone(), vec![foreign]);
+    assert!(admin.import_group_msg(&req).await.unwrap().envelope.is_ok());
+    let out = child.wait_with_output().unwrap();
+    assert_exit(&out, 1);
+    assert!(
+        text(&out.stdout).contains("stopped:  1 groups"),
+        "{}",
+        text(&out.stdout)
+    );
+    let r = report(dir.path());
+    assert_eq!(r.groups.stopped, 1, "{r:?}");
+    // The other groups are complete; the victim holds the foreign message and one batch.
+    for (group, msgs) in &plan {
+        let back = history(&admin, group).await;
+        if *group == victim {
+            assert_eq!(
+                back.len(),
+                1 + Edition::Seed.limits().msgs_per_request.min(msgs.len())
+            );
+        } else {
+            assert_eq!(back.len(), msgs.len(), "{group}");
+        }
+    }
+}
