@@ -5,150 +5,22 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use tim_client::{Client, Rate};
-use tim_migrate::checkpoint::Checkpoint;
+use tim_client::Client;
 use tim_migrate::corpus::Corpus;
 use tim_migrate::rejects::Reject;
-use tim_migrate::report::ImportReport;
 use tim_model::api::group_msg_get_simple::{GroupMsgGetSimpleRequest, HistoryMsg};
 use tim_model::control::{FaultEffect, FaultRule};
-use tim_model::usersig::SecretKey;
 use tim_model::{Edition, ErrorCode};
-use tim_server::config::{DataLocation, ServerConfig, DEV_ADMIN, DEV_SDKAPPID, DEV_SECRET_KEY};
-use tim_server::EmbeddedServer;
+use tim_server::config::DEV_SECRET_KEY;
 
-use crate::support::{corpus, run};
-
-/// A reference server in this process: seed edition, SQLite, rate limit at the quota.
-struct Server {
-    url: String,
-    _server: EmbeddedServer,
-    _data: tempfile::TempDir,
-}
-
-impl Server {
-    async fn start() -> Server {
-        Server::start_seeded(None).await
-    }
-
-    /// [`Server::start`] with the seed of the server's random choices (the dice of fault rules).
-    async fn start_seeded(seed: Option<u64>) -> Server {
-        let data = tempfile::tempdir().unwrap();
-        let mut config = ServerConfig::development(DataLocation::File(data.path().join("tim.db")));
-        config.limits = Edition::Seed.limits();
-        config.restricted_words = vec!["forbidden".into()];
-        config.seed = seed;
-        let server = EmbeddedServer::start(config).await.unwrap();
-        Server {
-            url: server.url(),
-            _server: server,
-            _data: data,
-        }
-    }
-
-    /// The `TIM_*` variables naming this server as the target.
-    fn env(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("TIM_BASE_URL", self.url.clone()),
-            ("TIM_SDKAPPID", DEV_SDKAPPID.to_string()),
-            ("TIM_IDENTIFIER", DEV_ADMIN.to_owned()),
-            ("TIM_SECRET_KEY", DEV_SECRET_KEY.to_owned()),
-        ]
-    }
-
-    /// Runs the binary in `cwd` against this server and waits for it.
-    fn run(&self, cwd: &Path, args: &[&str]) -> Output {
-        let env = self.env();
-        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        run(cwd, args, &env)
-    }
-
-    /// Starts the binary in `cwd` against this server, output captured.
-    fn spawn(&self, cwd: &Path, args: &[&str]) -> Child {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tim-migrate"));
-        cmd.current_dir(cwd).args(args);
-        for (k, _) in std::env::vars() {
-            if k.starts_with("TIM_") {
-                cmd.env_remove(k);
-            }
-        }
-        for (k, v) in self.env() {
-            cmd.env(k, v);
-        }
-        cmd.stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap()
-    }
-
-    /// A client paced at the quota.
-    fn client(&self) -> Client {
-        Client::builder()
-            .base_url(&self.url)
-            .sdkappid(DEV_SDKAPPID)
-            .identifier(DEV_ADMIN)
-            .secret_key(SecretKey::new(DEV_SECRET_KEY))
-            .edition(Edition::Seed)
-            .rate(Rate::Quota)
-            .build()
-            .unwrap()
-    }
-}
-
-/// The input flags of every command, for the corpus in the current directory.
-const INPUT: [&str; 6] = [
-    "--messages",
-    "messages.jsonl",
-    "--groups",
-    "groups.jsonl",
-    "--members",
-    "members.jsonl",
-];
-
-fn import_args(extra: &[&'static str]) -> Vec<&'static str> {
-    let mut a = vec!["import"];
-    a.extend(INPUT);
-    a.extend([
-        "--checkpoint",
-        "import.ckpt",
-        "--rejects",
-        "rejects.jsonl",
-        "--report",
-        "report.json",
-    ]);
-    a.extend(extra);
-    a
-}
-
-fn verify_args(extra: &[&'static str]) -> Vec<&'static str> {
-    let mut a = vec!["verify"];
-    a.extend(INPUT);
-    a.extend(extra);
-    a
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-#[track_caller]
-fn assert_exit(out: &Output, code: i32) {
-    assert_eq!(
-        out.status.code(),
-        Some(code),
-        "stdout:\n{}\nstderr:\n{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-}
-
-fn report(dir: &Path) -> ImportReport {
-    serde_json::from_slice(&std::fs::read(dir.join("report.json")).unwrap()).unwrap()
-}
+use crate::support::{
+    assert_exit, confirmed, corpus, import_args, report, run, text, verify_args, wait_for_progress,
+    Server, INPUT,
+};
 
 /// The input lines of `messages`, by group in import order (`SendTime`, stable by line), without
 /// the lines in `skip`: (line number, parsed line).
@@ -226,33 +98,6 @@ async fn assert_read_back(server: &Server, messages: &Path, skip: &BTreeSet<u64>
 }
 
 /// Sum of the messages the checkpoint confirms, or 0 while it does not exist.
-fn confirmed(checkpoint: &Path) -> u64 {
-    match Checkpoint::load(checkpoint) {
-        Ok(Some(cp)) => cp.groups.values().map(|g| g.confirmed).sum(),
-        _ => 0,
-    }
-}
-
-/// Waits until the checkpoint confirms at least `at_least` messages, and fewer than `total`.
-fn wait_for_progress(child: &mut Child, checkpoint: &Path, at_least: u64, total: u64) {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let done = confirmed(checkpoint);
-        assert!(
-            done < total,
-            "the import finished before it could be stopped"
-        );
-        if done >= at_least {
-            return;
-        }
-        if let Some(status) = child.try_wait().unwrap() {
-            panic!("the import ended early: {status}");
-        }
-        assert!(Instant::now() < deadline, "no progress: {done} confirmed");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 fn lines(path: &Path) -> Vec<String> {
     std::fs::read_to_string(path)
         .unwrap()

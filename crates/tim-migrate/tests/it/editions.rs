@@ -8,8 +8,7 @@ use tim_model::api::import_group::ImportGroupRequest;
 use tim_model::control::{FaultEffect, FaultRule};
 use tim_model::{Edition, ErrorCode};
 
-use crate::stopping::{assert_exit, import_args, text, Server};
-use crate::support::corpus;
+use crate::support::{assert_exit, corpus, import_args, text, Server};
 
 fn target(flags: &[&str]) -> TargetArgs {
     let mut args = vec![
@@ -105,7 +104,7 @@ async fn group_ids_in_use_10021_and_10025_both_mean_the_group_exists() {
         .await
         .unwrap();
 
-    let out = server.run(dir.path(), &import_args("import.ckpt", &[]));
+    let out = server.run(dir.path(), &import_args(&[]));
     assert_exit(&out, 0);
     control.clear_faults().await.unwrap();
     let journal = control.requests(1000).await.unwrap().requests;
@@ -178,7 +177,7 @@ async fn a_refused_member_keeps_the_servers_code() {
     let line = members.lines().count() as u64;
     std::fs::write(&c.members, members).unwrap();
 
-    let out = server.run(dir.path(), &import_args("import.ckpt", &[]));
+    let out = server.run(dir.path(), &import_args(&[]));
     assert_exit(&out, 1);
     let rejects = std::fs::read_to_string(dir.path().join("rejects.jsonl")).unwrap();
     let rejects: Vec<tim_migrate::rejects::Reject> = rejects

@@ -3,98 +3,11 @@
 //! with a torn or newer tail; and `verify` matching rejects by (file, line).
 
 use std::path::Path;
-use std::process::Output;
 
 use serde_json::Value;
 use tim_migrate::checkpoint::Checkpoint;
-use tim_migrate::report::ImportReport;
-use tim_model::Edition;
-use tim_server::config::{DataLocation, ServerConfig, DEV_ADMIN, DEV_SDKAPPID, DEV_SECRET_KEY};
-use tim_server::EmbeddedServer;
 
-use crate::support::{corpus, run};
-
-struct Server {
-    url: String,
-    _server: EmbeddedServer,
-    _data: tempfile::TempDir,
-}
-
-impl Server {
-    async fn start() -> Server {
-        let data = tempfile::tempdir().unwrap();
-        let mut config = ServerConfig::development(DataLocation::File(data.path().join("tim.db")));
-        config.limits = Edition::Seed.limits();
-        config.restricted_words = vec!["forbidden".into()];
-        let server = EmbeddedServer::start(config).await.unwrap();
-        Server {
-            url: server.url(),
-            _server: server,
-            _data: data,
-        }
-    }
-
-    fn run(&self, cwd: &Path, args: &[&str]) -> Output {
-        let sdkappid = DEV_SDKAPPID.to_string();
-        let env = [
-            ("TIM_BASE_URL", self.url.as_str()),
-            ("TIM_SDKAPPID", sdkappid.as_str()),
-            ("TIM_IDENTIFIER", DEV_ADMIN),
-            ("TIM_SECRET_KEY", DEV_SECRET_KEY),
-        ];
-        run(cwd, args, &env)
-    }
-}
-
-const INPUT: [&str; 6] = [
-    "--messages",
-    "messages.jsonl",
-    "--groups",
-    "groups.jsonl",
-    "--members",
-    "members.jsonl",
-];
-
-fn import_args(extra: &[&'static str]) -> Vec<&'static str> {
-    let mut a = vec!["import"];
-    a.extend(INPUT);
-    a.extend([
-        "--checkpoint",
-        "import.ckpt",
-        "--rejects",
-        "rejects.jsonl",
-        "--report",
-        "report.json",
-    ]);
-    a.extend(extra);
-    a
-}
-
-fn verify_args(extra: &[&'static str]) -> Vec<&'static str> {
-    let mut a = vec!["verify"];
-    a.extend(INPUT);
-    a.extend(extra);
-    a
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-#[track_caller]
-fn assert_exit(out: &Output, code: i32) {
-    assert_eq!(
-        out.status.code(),
-        Some(code),
-        "stdout:\n{}\nstderr:\n{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-}
-
-fn report(dir: &Path) -> ImportReport {
-    serde_json::from_slice(&std::fs::read(dir.join("report.json")).unwrap()).unwrap()
-}
+use crate::support::{assert_exit, corpus, import_args, report, text, verify_args, Server};
 
 #[track_caller]
 fn assert_verified_clean(server: &Server, dir: &Path, extra: &[&'static str]) {
