@@ -27,7 +27,6 @@ const GROUP_ID: &str = "bench-group";
 fn config() -> ServerConfig {
     let mut limits = Edition::Seed.limits();
     limits.requests_per_second = None;
-    // Struct update keeps this compiling when another crate turns on `tim-server/mutants`.
     ServerConfig {
         limits,
         restricted_words: vec!["forbidden".into()],

@@ -153,6 +153,11 @@ pub struct Step {
     /// Alternative readings the documents allow; the step passes if any of them matches.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reading: Vec<Reading>,
+    /// The clauses this step's expectations check: a subset of the case's `clauses` (default:
+    /// all of them). A failure of the step is charged to these only, so the clause x mutant
+    /// matrix of the self-check is exact.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub clauses: Vec<String>,
 }
 
 /// A runner-side check.
@@ -452,6 +457,9 @@ impl Case {
                 if let Err(e) = Expectation::parse(&r.fields) {
                     problems.push(format!("{at}.reading[{j}] ({}): {e}", r.name));
                 }
+            }
+            for c in s.clauses.iter().filter(|c| !self.clauses.contains(c)) {
+                problems.push(format!("{at}: clause {c} is not among the case's clauses"));
             }
         }
         problems

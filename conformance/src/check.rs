@@ -246,7 +246,20 @@ pub fn import_invariants(
         if r.get("Result").and_then(Value::as_i64) != Some(0) {
             continue;
         }
-        let Some(seq) = r.get("MsgSeq").and_then(Value::as_u64) else {
+        // A repeated `Random` (of an earlier message of the group or of this batch) is a
+        // duplicate: answering it `Result 0` without a `MsgSeq` (or with 0) is open (digest Q6);
+        // whether it was stored is judged by `stored` and the read-back, not here.
+        let random = m.get("Random").and_then(Value::as_i64);
+        let repeated = random.is_some()
+            && (ledger.entries(alias).iter().any(|e| e.random == random)
+                || msgs[..i]
+                    .iter()
+                    .any(|x| x.get("Random").and_then(Value::as_i64) == random));
+        let seq = r.get("MsgSeq").and_then(Value::as_u64);
+        if repeated && seq.is_none_or(|s| s == 0) {
+            continue;
+        }
+        let Some(seq) = seq else {
             out.push(failure(
                 auto::SEQ_CONTIGUOUS,
                 at,
@@ -332,30 +345,25 @@ pub enum PageNext {
 /// (`None`: the first page, without `ReqMsgSeq`). Every `Next` is strictly below `asked`, so a
 /// walk always ends.
 pub fn next_page(asked: Option<u64>, page: &[Value], at: &str) -> PageNext {
+    use tim_model::api::group_msg_get_simple::{HistoryWalk, PageStep};
     let seqs: Vec<u64> = page
         .iter()
         .filter_map(|m| m.get("MsgSeq").and_then(Value::as_u64))
         .collect();
-    let (Some(&smallest), Some(&largest)) = (seqs.iter().min(), seqs.iter().max()) else {
-        return PageNext::Done;
-    };
-    if let Some(asked) = asked {
-        if largest > asked {
-            return PageNext::Stuck(failure(
-                auto::PAGING,
-                at,
-                format!(
-                    "group_msg_get_simple with ReqMsgSeq {asked} answered MsgSeq {largest}: the page did not move back, paging stopped"
-                ),
-                Some(json!(format!("MsgSeq <= {asked}"))),
-                Some(json!(seqs)),
-            ));
-        }
-    }
-    if smallest > 1 {
-        PageNext::Next(smallest - 1)
-    } else {
-        PageNext::Done
+    // The workspace's one pager ([`HistoryWalk`]), resumed at `asked`.
+    let mut walk = HistoryWalk::resumed(asked, 0);
+    match walk.advance(seqs.iter().copied()) {
+        PageStep::Done => PageNext::Done,
+        PageStep::Next => walk.req_msg_seq().map_or(PageNext::Done, PageNext::Next),
+        PageStep::Stuck { asked, got } => PageNext::Stuck(failure(
+            auto::PAGING,
+            at,
+            format!(
+                "group_msg_get_simple with ReqMsgSeq {asked} answered MsgSeq {got}: the page did not move back, paging stopped"
+            ),
+            Some(json!(format!("MsgSeq <= {asked}"))),
+            Some(json!(seqs)),
+        )),
     }
 }
 
@@ -506,6 +514,36 @@ mod tests {
             &mut out,
         );
         assert_eq!(out.len(), 1);
+    }
+
+    #[test]
+    fn a_duplicate_may_be_answered_without_a_msg_seq_but_a_new_message_may_not() {
+        let msgs = vec![
+            json!({"From_Account": "a", "SendTime": 10, "Random": 7, "MsgBody": []}),
+            json!({"From_Account": "a", "SendTime": 10, "Random": 7, "MsgBody": []}),
+            json!({"From_Account": "a", "SendTime": 11, "Random": 8, "MsgBody": []}),
+        ];
+        let mut ledger = Ledger::default();
+        // The repeat of Random 7 in the batch: Result 0 with MsgSeq 0 (dropped, digest Q6).
+        let dropped = reply(
+            json!({"ActionStatus": "OK", "ErrorCode": 0, "ImportMsgResult": [
+            {"Result": 0, "MsgSeq": 1, "MsgTime": 10},
+            {"Result": 0, "MsgSeq": 0, "MsgTime": 10},
+            {"Result": 0, "MsgSeq": 2, "MsgTime": 11}]}),
+        );
+        let f = import_invariants(&msgs, &dropped, "g", &mut ledger, "s");
+        assert!(f.is_empty(), "{f:?}");
+        // The same answer for a message whose Random is new is a numbering defect.
+        let mut ledger = Ledger::default();
+        let fresh = vec![msgs[0].clone(), msgs[2].clone()];
+        let zero = reply(
+            json!({"ActionStatus": "OK", "ErrorCode": 0, "ImportMsgResult": [
+            {"Result": 0, "MsgSeq": 1, "MsgTime": 10},
+            {"Result": 0, "MsgSeq": 0, "MsgTime": 11}]}),
+        );
+        let f = import_invariants(&fresh, &zero, "g", &mut ledger, "s");
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!(f[0].clause, auto::SEQ_CONTIGUOUS);
     }
 
     #[test]

@@ -13,11 +13,10 @@
 pub mod case;
 pub mod check;
 pub mod clause;
+pub mod clock;
 mod exec;
 pub mod expectations;
 pub mod ledger;
-#[cfg(feature = "mutants")]
-pub mod mutants;
 pub mod pace;
 pub mod redact;
 pub mod reference;

@@ -11,6 +11,7 @@ use tokio::task::JoinSet;
 
 use crate::case::{Case, Need};
 use crate::check;
+use crate::clock::{create_time, ClockEstimate, ClockSource, Stamp};
 use crate::exec::{run_case, setup_error, skipped, timed, unix_now, Shared};
 use crate::pace::{default_rate, Pacer};
 use crate::reference;
@@ -76,6 +77,7 @@ pub async fn run(
     let http = Http::new(target).map_err(|e| RunError::Unreachable(e.0))?;
     let run = run_id();
     probe(&http, &run).await?;
+    let clock_estimate = estimate_clock(&http, &run).await;
     let started = unix_now();
     let clock = Instant::now();
     let limits = opts.edition.limits();
@@ -85,6 +87,7 @@ pub async fn run(
         run,
         limits,
         restricted_word: opts.restricted_word.clone(),
+        clock_shift: clock_estimate.map_or(0, |c| c.shift),
     });
     let selected: Vec<&Case> = suite
         .cases
@@ -105,7 +108,9 @@ pub async fn run(
     order.sort_by_key(|i| !selected[*i].step.iter().any(|s| s.is_wait()));
     for i in order {
         let case = selected[i];
-        if let Some(why) = skip_reason(case, opts) {
+        let skip =
+            skip_reason(case, opts).or_else(|| clock_estimate.and_then(|c| c.skip_reason(case)));
+        if let Some(why) = skip {
             reports[i] = Some(skipped(case, why));
         } else if case.needs(Need::Exclusive) {
             exclusive.push(i);
@@ -152,6 +157,7 @@ pub async fn run(
     Ok(SuiteReport {
         edition: opts.edition,
         target_url: target.base_url.clone(),
+        clock: clock_estimate,
         started,
         duration: clock.elapsed().as_secs_f64(),
         clauses: coverage(&suite.clauses, &cases, opts.edition),
@@ -177,22 +183,31 @@ fn run_id() -> String {
     base36(nanos ^ (u64::from(std::process::id()) << 40), 6)
 }
 
-/// One `get_group_info` as the admin: proves the URL and the credentials.
-async fn probe(http: &Http, run: &str) -> Result<(), RunError> {
-    let sig = http.admin_sig(unix_now());
+/// A request as the admin, with a fresh UserSig.
+fn admin_request(http: &Http, cmd: Command, body: Value) -> Request {
     let t = http.target();
-    let req = Request {
+    Request {
         method: "POST".into(),
-        path: Command::GetGroupInfo.path(),
+        path: cmd.path(),
         query: vec![
             ("sdkappid".into(), t.sdkappid.to_string()),
             ("identifier".into(), t.identifier.clone()),
-            ("usersig".into(), sig.clone()),
+            ("usersig".into(), http.admin_sig(unix_now())),
             ("random".into(), "1".into()),
             ("contenttype".into(), "json".into()),
         ],
-        body: Body::Json(json!({ "GroupIdList": [format!("cf{run}-probe")] })),
-    };
+        body: Body::Json(body),
+    }
+}
+
+/// One `get_group_info` as the admin: proves the URL and the credentials.
+async fn probe(http: &Http, run: &str) -> Result<(), RunError> {
+    let req = admin_request(
+        http,
+        Command::GetGroupInfo,
+        json!({ "GroupIdList": [format!("cf{run}-probe")] }),
+    );
+    let sig = req.query[2].1.clone();
     let reply = http
         .send(&req)
         .await
@@ -214,4 +229,44 @@ async fn probe(http: &Http, run: &str) -> Result<(), RunError> {
         http: reply.http,
         detail: detail.replace(&sig, "[usersig]"),
     })
+}
+
+/// The target's clock offset ([`crate::clock`]): the `Date` header of three probes, or else the
+/// `CreateTime` of a group created without one. `None` when neither is to be had.
+async fn estimate_clock(http: &Http, run: &str) -> Option<ClockEstimate> {
+    let mut stamps = Vec::new();
+    for _ in 0..3 {
+        let req = admin_request(
+            http,
+            Command::GetGroupInfo,
+            json!({ "GroupIdList": [format!("cf{run}-probe")] }),
+        );
+        let Ok(o) = http.send_observed(&req).await else {
+            break;
+        };
+        let Some(target) = o.date else { break };
+        stamps.push(Stamp {
+            sent: o.sent,
+            received: o.received,
+            target,
+        });
+    }
+    if stamps.len() == 3 {
+        return ClockEstimate::from_stamps(&stamps, ClockSource::HttpDate);
+    }
+    let req = admin_request(
+        http,
+        Command::CreateGroup,
+        json!({ "Type": "Public", "Name": "clock" }),
+    );
+    let created = http.send_observed(&req).await.ok()?;
+    let id = created.reply.body.get("GroupId")?.as_str()?.to_owned();
+    let info = admin_request(http, Command::GetGroupInfo, json!({ "GroupIdList": [id] }));
+    let reply = http.send(&info).await.ok()?;
+    let stamp = Stamp {
+        sent: created.sent,
+        received: created.received,
+        target: create_time(&reply.body)?,
+    };
+    ClockEstimate::from_stamps(&[stamp], ClockSource::CreateTime)
 }

@@ -1,12 +1,14 @@
 //! The implementation under test: base URL and admin credentials, and the one place that speaks
 //! HTTP to it (reqwest), including every query override of conf-spec.md.
 
+use std::collections::VecDeque;
 use std::fmt;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 use tim_model::envelope::query;
-use tim_model::usersig::{self, SecretKey};
+use tim_model::usersig::{self, SecretKey, SigCache};
 
 use crate::case::{QueryOverrides, SigOverride};
 use crate::template::{TemplateError, Vars};
@@ -108,6 +110,27 @@ pub struct TransportError(pub String);
 pub struct Http {
     client: reqwest::Client,
     target: Target,
+    /// The round trips of the last requests (seconds), shared by every clone.
+    latencies: Arc<Mutex<VecDeque<f64>>>,
+    /// The admin's valid UserSig, signed once and renewed ([`SigCache`]).
+    admin: Arc<SigCache>,
+}
+
+/// How many recent round trips [`Http::median_latency`] looks at.
+const LATENCY_WINDOW: usize = 128;
+
+/// A reply with what the runner observed around it: when it was sent and received (the runner's
+/// clock, Unix seconds with fractions) and the target's HTTP `Date` header, if any.
+#[derive(Debug, Clone)]
+pub struct Observed {
+    /// The reply.
+    pub reply: Reply,
+    /// When the request left (runner clock).
+    pub sent: f64,
+    /// When the reply was read (runner clock).
+    pub received: f64,
+    /// The target's `Date` header as Unix seconds (whole seconds: the header has no fractions).
+    pub date: Option<i64>,
 }
 
 impl Http {
@@ -121,7 +144,26 @@ impl Http {
         Ok(Http {
             client,
             target: target.clone(),
+            latencies: Arc::default(),
+            admin: Arc::new(SigCache::new(
+                target.sdkappid,
+                target.secret_key.clone(),
+                target.identifier.clone(),
+                SIG_EXPIRE,
+            )),
         })
+    }
+
+    /// The median round trip of the last requests, in seconds (`None` before any).
+    pub fn median_latency(&self) -> Option<f64> {
+        let l = self.latencies.lock().unwrap_or_else(|e| e.into_inner());
+        let mut v: Vec<f64> = l.iter().copied().collect();
+        drop(l);
+        if v.is_empty() {
+            return None;
+        }
+        v.sort_by(f64::total_cmp);
+        Some(v[v.len() / 2])
     }
 
     /// The target.
@@ -131,6 +173,11 @@ impl Http {
 
     /// Sends `req` and reads the reply.
     pub async fn send(&self, req: &Request) -> Result<Reply, TransportError> {
+        Ok(self.send_observed(req).await?.reply)
+    }
+
+    /// Sends `req` and reads the reply, with the times around it and the target's `Date`.
+    pub async fn send_observed(&self, req: &Request) -> Result<Observed, TransportError> {
         let method = reqwest::Method::from_bytes(req.method.as_bytes())
             .map_err(|_| TransportError(format!("bad method {:?}", req.method)))?;
         let url = format!("{}{}", self.target.base_url.trim_end_matches('/'), req.path);
@@ -138,6 +185,8 @@ impl Http {
             Body::Json(v) => v.to_string(),
             Body::Raw(s) => s.clone(),
         };
+        let sent = unix_seconds();
+        let clock = Instant::now();
         let resp = self
             .client
             .request(method, url)
@@ -148,11 +197,25 @@ impl Http {
             .await
             .map_err(|e| TransportError(e.without_url().to_string()))?;
         let http = resp.status().as_u16();
+        let date = resp
+            .headers()
+            .get(reqwest::header::DATE)
+            .and_then(|d| d.to_str().ok())
+            .and_then(|d| chrono::DateTime::parse_from_rfc2822(d).ok())
+            .map(|d| d.timestamp());
         let bytes = resp
             .bytes()
             .await
             .map_err(|e| TransportError(e.without_url().to_string()))?;
-        Ok(match serde_json::from_slice::<Value>(&bytes) {
+        let rtt = clock.elapsed().as_secs_f64();
+        {
+            let mut l = self.latencies.lock().unwrap_or_else(|e| e.into_inner());
+            if l.len() == LATENCY_WINDOW {
+                l.pop_front();
+            }
+            l.push_back(rtt);
+        }
+        let reply = match serde_json::from_slice::<Value>(&bytes) {
             Ok(v) => Reply {
                 http,
                 body: v,
@@ -163,12 +226,18 @@ impl Http {
                 body: Value::String(String::from_utf8_lossy(&bytes).into_owned()),
                 is_json: false,
             },
+        };
+        Ok(Observed {
+            reply,
+            sent,
+            received: sent + rtt,
+            date,
         })
     }
 
-    /// A valid admin UserSig, signed at `now`.
+    /// A valid admin UserSig at `now` (cached, renewed before it expires).
     pub fn admin_sig(&self, now: i64) -> String {
-        self.sign(self.target.sdkappid, &self.target.identifier, now)
+        self.admin.usersig_at(now).to_string()
     }
 
     fn sign(&self, sdkappid: u64, identifier: &str, now: i64) -> String {
@@ -274,4 +343,11 @@ fn scalar(v: &Value) -> String {
         Value::String(s) => s.clone(),
         other => other.to_string(),
     }
+}
+
+/// The runner clock, Unix seconds with fractions.
+pub(crate) fn unix_seconds() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
 }

@@ -79,6 +79,7 @@ fn report(edition: Edition) -> SuiteReport {
     SuiteReport {
         edition,
         target_url: format!("http://127.0.0.1:9/\"{HOSTILE}"),
+        clock: None,
         started: 1_780_000_000,
         duration: 3.5,
         cases: vec![

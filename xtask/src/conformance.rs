@@ -12,8 +12,9 @@
 //!   About 2 minutes on two cores (12 runs of 7 to 9 s, plus server starts), so not part of
 //!   `cargo xtask ci`.
 //! - With `--target URL …`: runs `tim-conformance` with the arguments as given.
-//! - With `--mutants`: runs the self-check (`tim-conformance-mutants`): every deliberately broken
-//!   server must be caught and every benign variant must pass.
+//! - With `--mutants`: runs the self-check (`tim-conformance-mutants` of crate `tim-variants`):
+//!   every deliberately broken server must be caught, each kill must repeat when its killing cases
+//!   run again, and every benign variant must pass.
 //!
 //! The last line is `N passed, N failed` (summed over the editions run); the exit status is the
 //! runner's: 0 when no required case failed, 2 when a target could not be reached or set up.
@@ -27,11 +28,12 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 
 /// SDKAppID, admin and key of `tim-server`'s development defaults (`tim_server::config`).
-const DEV_SDKAPPID: &str = "1400000000";
-const DEV_ADMIN: &str = "administrator";
-const DEV_SECRET_KEY: &str = "5bd2850fff3ecb11d7c805251c51ee463a25727bddc2385f3fa8bfee1bb93b5e";
+pub(crate) const DEV_SDKAPPID: &str = "1400000000";
+pub(crate) const DEV_ADMIN: &str = "administrator";
+pub(crate) const DEV_SECRET_KEY: &str =
+    "5bd2850fff3ecb11d7c805251c51ee463a25727bddc2385f3fa8bfee1bb93b5e";
 /// The restricted word the reference server is started with, so the 80001 cases run.
-const RESTRICTED_WORD: &str = "conformance-forbidden-word";
+pub(crate) const RESTRICTED_WORD: &str = "conformance-forbidden-word";
 const EDITIONS: [&str; 2] = ["seed", "current"];
 
 /// Runs the task; returns the process exit code.
@@ -41,14 +43,7 @@ pub fn run(root: &Path, args: &[String], locked: bool) -> Result<i32> {
         let rest: Vec<&String> = args.iter().filter(|a| *a != "--mutants").collect();
         let status = Command::new(cargo())
             .current_dir(root)
-            .args([
-                "run",
-                "-q",
-                "-p",
-                "tim-conformance",
-                "--features",
-                "mutants",
-            ])
+            .args(["run", "-q", "-p", "tim-variants"])
             .args(lock)
             .args(["--bin", "tim-conformance-mutants", "--"])
             .args(rest)
@@ -297,7 +292,7 @@ fn against_reference(
 }
 
 /// Kills the server process when dropped, on every path.
-struct Server(Child);
+pub(crate) struct Server(pub(crate) Child);
 
 impl Drop for Server {
     fn drop(&mut self) {
@@ -307,7 +302,7 @@ impl Drop for Server {
 }
 
 /// Waits (at most 60 s) for the server's one `listening on http://HOST:PORT` line.
-fn listening_url(child: &mut Child) -> Result<String> {
+pub(crate) fn listening_url(child: &mut Child) -> Result<String> {
     let out = child.stdout.take().context("server stdout")?;
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
@@ -399,11 +394,18 @@ fn code(status: ExitStatus) -> i32 {
     status.code().unwrap_or(1)
 }
 
-fn cargo() -> String {
+pub(crate) fn cargo() -> String {
     std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
 }
 
-fn target_dir(root: &Path) -> PathBuf {
+/// A free port on 127.0.0.1 (bound, read, released).
+pub(crate) fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+pub(crate) fn target_dir(root: &Path) -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target"))

@@ -29,7 +29,7 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use tim_model::api::import_group::{GroupIdResponse, GroupProfile, ImportGroupRequest};
 use tim_model::api::import_group_msg::{ImportGroupMsgRequest, ImportGroupMsgResponse};
-use tim_model::usersig::{sign, SecretKey};
+use tim_model::usersig::{SecretKey, SigCache};
 use tim_model::{Command, CommonQuery, Edition, ErrorCode, GroupType, Response};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -90,39 +90,25 @@ pub fn unix_now() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
-/// Signs the admin's UserSig once and again when half of its lifetime has passed.
+/// The admin's UserSig: the workspace's one signer and cache ([`SigCache`]), with the target.
 struct Signer {
     target: Target,
-    cached: Mutex<(Arc<str>, i64)>,
+    cache: SigCache,
 }
 
 impl Signer {
     fn new(target: Target) -> Signer {
-        let now = unix_now();
-        let sig = Self::sign(&target, now);
-        Signer {
-            target,
-            cached: Mutex::new((sig, now)),
-        }
-    }
-
-    fn sign(t: &Target, now: i64) -> Arc<str> {
-        sign(
-            t.sdkappid,
-            &t.secret_key,
-            &t.identifier,
+        let cache = SigCache::new(
+            target.sdkappid,
+            target.secret_key.clone(),
+            target.identifier.clone(),
             USERSIG_LIFETIME_SECS,
-            now,
-        )
-        .into()
+        );
+        Signer { target, cache }
     }
 
     fn usersig(&self, now: i64) -> Arc<str> {
-        let mut cached = self.cached.lock().expect("signer lock is never poisoned");
-        if now - cached.1 >= (USERSIG_LIFETIME_SECS / 2) as i64 {
-            *cached = (Self::sign(&self.target, now), now);
-        }
-        Arc::clone(&cached.0)
+        self.cache.usersig_at(now)
     }
 }
 
@@ -585,7 +571,7 @@ mod tests {
     }
 
     #[test]
-    fn usersig_is_cached_and_renewed_after_half_its_lifetime() {
+    fn usersig_is_cached_and_renewed_before_it_expires() {
         let target = Target {
             base_url: "http://127.0.0.1:1".into(),
             sdkappid: 1_400_000_000,
@@ -593,12 +579,11 @@ mod tests {
             secret_key: SecretKey::new("k"),
         };
         let signer = Signer::new(target);
-        let now = signer.cached.lock().unwrap().1;
+        let now = unix_now();
         let first = signer.usersig(now);
         assert!(Arc::ptr_eq(&first, &signer.usersig(now + 10)));
-        let later = now + (USERSIG_LIFETIME_SECS / 2) as i64;
-        let renewed = signer.usersig(later);
-        assert!(!Arc::ptr_eq(&first, &renewed));
-        assert_eq!(signer.cached.lock().unwrap().1, later);
+        // One hour before expiry (a tenth of a day, at most an hour): a new one.
+        let later = now + USERSIG_LIFETIME_SECS as i64 - 3600;
+        assert!(!Arc::ptr_eq(&first, &signer.usersig(later)));
     }
 }

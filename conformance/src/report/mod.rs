@@ -21,6 +21,9 @@ pub struct SuiteReport {
     pub edition: Edition,
     /// The target's base URL.
     pub target_url: String,
+    /// The target's clock offset as estimated before the cases ran (`None`: no estimate).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock: Option<crate::clock::ClockEstimate>,
     /// Start time, Unix seconds.
     pub started: i64,
     /// Wall-clock duration in seconds.
@@ -175,10 +178,16 @@ impl SuiteReport {
 
 /// Clause coverage of `cases` for `clauses` that apply to `edition`.
 pub fn coverage(clauses: &[Clause], cases: &[CaseReport], edition: Edition) -> Vec<ClauseCoverage> {
+    // A case counts for the clauses it cites and for those its failures are charged to (the
+    // automatic checks cite their own).
     let mut by_clause: BTreeMap<&str, Vec<&CaseReport>> = BTreeMap::new();
     for c in cases {
-        for id in &c.clauses {
-            by_clause.entry(id.as_str()).or_default().push(c);
+        let mut ids: Vec<&str> = c.clauses.iter().map(String::as_str).collect();
+        ids.extend(c.failures.iter().flat_map(|f| f.clause.split(',')));
+        ids.sort_unstable();
+        ids.dedup();
+        for id in ids {
+            by_clause.entry(id).or_default().push(c);
         }
     }
     clauses
@@ -201,10 +210,29 @@ pub fn coverage(clauses: &[Clause], cases: &[CaseReport], edition: Edition) -> V
                 text: cl.text.clone(),
                 reading: cl.reading.clone(),
                 cases: ran.iter().map(|c| c.id.clone()).collect(),
-                verdict: ran.iter().map(|c| c.verdict).max_by_key(|v| severity(*v)),
+                verdict: ran
+                    .iter()
+                    .map(|c| verdict_for(c, &cl.id))
+                    .max_by_key(|v| severity(*v)),
             }
         })
         .collect()
+}
+
+/// What `case` says of `clause`: FAIL or NON-STRICT only when a failure of that strength is
+/// charged to the clause (a step cites the clauses it checks), else PASS; SETUP-ERROR as it is.
+fn verdict_for(case: &CaseReport, clause: &str) -> Verdict {
+    let charged = |s: Strength| {
+        case.failures
+            .iter()
+            .any(|f| f.strength == s && f.clause.split(',').any(|x| x == clause))
+    };
+    match case.verdict {
+        Verdict::Fail | Verdict::NonStrict if charged(Strength::Must) => Verdict::Fail,
+        Verdict::Fail | Verdict::NonStrict if charged(Strength::Should) => Verdict::NonStrict,
+        Verdict::Fail | Verdict::NonStrict => Verdict::Pass,
+        v => v,
+    }
 }
 
 fn severity(v: Verdict) -> u8 {

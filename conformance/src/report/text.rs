@@ -15,6 +15,9 @@ pub fn render(report: &SuiteReport) -> String {
         "tim-conformance: {} (edition {})",
         report.target_url, report.edition
     );
+    if let Some(c) = &report.clock {
+        let _ = writeln!(out, "{}", c.describe());
+    }
     let width = report.cases.iter().map(|c| c.id.len()).max().unwrap_or(0);
     for c in &report.cases {
         let mut extra = String::new();

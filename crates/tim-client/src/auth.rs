@@ -2,10 +2,10 @@
 //! or a fixed UserSig supplied by the caller.
 
 use std::fmt;
-use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use tim_model::usersig::{self, SecretKey};
+use secrecy::{ExposeSecret as _, SecretString};
+use tim_model::usersig::{SecretKey, SigCache};
 
 /// Validity of the UserSigs the client makes: one day (the docs recommend at least 24 h).
 pub const DEFAULT_USERSIG_TTL_SECS: u64 = 86_400;
@@ -16,7 +16,7 @@ pub enum Credentials {
     /// Sign UserSigs with the app's secret key (renewed before expiry).
     SecretKey(SecretKey),
     /// Use this UserSig as given (it is never renewed; an expired one fails with 70001).
-    FixedUserSig(String),
+    FixedUserSig(SecretString),
 }
 
 impl fmt::Debug for Credentials {
@@ -36,28 +36,30 @@ pub(crate) fn unix_now() -> i64 {
         .unwrap_or(0)
 }
 
-struct Cached {
-    sig: String,
-    signed_at: i64,
-}
-
-/// Makes and caches the admin UserSig.
+/// Makes and caches the admin UserSig: [`usersig::SigCache`] (the one signer of the workspace)
+/// for a secret key, or the fixed sig as given.
 pub(crate) struct Signer {
     sdkappid: u64,
     identifier: String,
-    credentials: Credentials,
-    ttl: u64,
-    cached: Mutex<Option<Cached>>,
+    source: Source,
+}
+
+enum Source {
+    Key(SigCache),
+    Fixed(SecretString),
 }
 
 impl fmt::Debug for Signer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let source = match &self.source {
+            Source::Key(c) => format!("{c:?}"),
+            Source::Fixed(_) => "FixedUserSig([redacted])".to_owned(),
+        };
         f.debug_struct("Signer")
             .field("sdkappid", &self.sdkappid)
             .field("identifier", &self.identifier)
-            .field("credentials", &self.credentials)
-            .field("ttl", &self.ttl)
-            .finish_non_exhaustive()
+            .field("source", &source)
+            .finish()
     }
 }
 
@@ -68,36 +70,25 @@ impl Signer {
         credentials: Credentials,
         ttl: u64,
     ) -> Signer {
+        let source = match credentials {
+            Credentials::SecretKey(key) => {
+                Source::Key(SigCache::new(sdkappid, key, identifier.clone(), ttl))
+            }
+            Credentials::FixedUserSig(sig) => Source::Fixed(sig),
+        };
         Signer {
             sdkappid,
             identifier,
-            credentials,
-            ttl: ttl.max(60),
-            cached: Mutex::new(None),
+            source,
         }
     }
 
     /// The UserSig to send at `now`: the cached one while more than a tenth of its validity
     /// (at most one hour) remains, else a new one.
     pub(crate) fn usersig_at(&self, now: i64) -> String {
-        let key = match &self.credentials {
-            Credentials::FixedUserSig(sig) => return sig.clone(),
-            Credentials::SecretKey(key) => key,
-        };
-        let margin = (self.ttl / 10).min(3600) as i64;
-        let mut cached = self.cached.lock().unwrap_or_else(|e| e.into_inner());
-        match cached.as_ref() {
-            Some(c) if now >= c.signed_at && now < c.signed_at + self.ttl as i64 - margin => {
-                c.sig.clone()
-            }
-            _ => {
-                let sig = usersig::sign(self.sdkappid, key, &self.identifier, self.ttl, now);
-                *cached = Some(Cached {
-                    sig: sig.clone(),
-                    signed_at: now,
-                });
-                sig
-            }
+        match &self.source {
+            Source::Fixed(sig) => sig.expose_secret().to_owned(),
+            Source::Key(cache) => cache.usersig_at(now).to_string(),
         }
     }
 
@@ -114,10 +105,10 @@ impl Signer {
     /// Drops the cached UserSig (after the server said it expired) and reports whether a new one
     /// can be made.
     pub(crate) fn invalidate(&self) -> bool {
-        match self.credentials {
-            Credentials::FixedUserSig(_) => false,
-            Credentials::SecretKey(_) => {
-                *self.cached.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        match &self.source {
+            Source::Fixed(_) => false,
+            Source::Key(cache) => {
+                cache.invalidate();
                 true
             }
         }
@@ -127,6 +118,7 @@ impl Signer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tim_model::usersig;
 
     const KEY: &str = "5bd2850fff3ecb11d7c805251c51ee463a25727bddc2385f3fa8bfee1bb93b5e";
 

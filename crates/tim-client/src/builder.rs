@@ -113,7 +113,9 @@ impl ClientBuilder {
 
     /// Use a fixed UserSig (never renewed).
     pub fn usersig(mut self, usersig: impl Into<String>) -> Self {
-        self.credentials = Some(Credentials::FixedUserSig(usersig.into()));
+        self.credentials = Some(Credentials::FixedUserSig(secrecy::SecretString::from(
+            usersig.into(),
+        )));
         self
     }
 

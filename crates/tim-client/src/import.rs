@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 use tim_model::api::get_group_info::{GetGroupInfoRequest, GroupBaseInfo};
-use tim_model::api::group_msg_get_simple::GroupMsgGetSimpleRequest;
+use tim_model::api::group_msg_get_simple::{GroupMsgGetSimpleRequest, HistoryWalk, PageStep};
 use tim_model::api::import_group_msg::{ImportGroupMsgRequest, ImportMsg};
 use tim_model::{Command, ErrorCode};
 use tokio::sync::Semaphore;
@@ -362,10 +362,12 @@ impl Client {
             .collect();
         let page_max = self.limits().history_page_max.max(1);
         // The first page is the newest messages (no `ReqMsgSeq`): for a batch of up to a page,
-        // one call says what the group holds above the batch's start.
-        let mut top: Option<u64> = None;
+        // one call says what the group holds above the batch's start. The walk is the
+        // workspace's one pager ([`HistoryWalk`]), down to the batch's start.
+        let mut walk = HistoryWalk::down_to_after(batch_start.saturating_sub(1));
         let mut pages = 0;
         loop {
+            let top = walk.req_msg_seq();
             let want = match top {
                 Some(t) => (t - batch_start + 1).min(page_max as u64),
                 None => page_max as u64,
@@ -378,10 +380,9 @@ impl Client {
                     with_recalled_msg: None,
                 })
                 .await?;
+            let step = walk.advance(page.rsp_msg_list.iter().map(|m| m.msg_seq));
             let ceiling = top.unwrap_or(u64::MAX);
-            let mut lowest = u64::MAX;
             for m in page.rsp_msg_list {
-                lowest = lowest.min(m.msg_seq);
                 if m.msg_seq < batch_start || m.msg_seq > ceiling || known.contains(&m.msg_seq) {
                     continue;
                 }
@@ -408,15 +409,10 @@ impl Client {
             }
             pages += 1;
             // Stop at the batch's start, or when the server does not page back (it ignores
-            // ReqMsgSeq), or after too many pages.
-            if lowest <= batch_start
-                || lowest == u64::MAX
-                || lowest > ceiling
-                || pages >= MAX_CONFIRM_PAGES
-            {
+            // ReqMsgSeq: Stuck), or after too many pages.
+            if step != PageStep::Next || pages >= MAX_CONFIRM_PAGES {
                 break;
             }
-            top = Some(lowest - 1);
         }
         debug!(
             group_id,

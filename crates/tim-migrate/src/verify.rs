@@ -10,7 +10,9 @@ use std::sync::Arc;
 use serde::Serialize;
 use tim_client::{Client, Error as ClientError, Rate};
 use tim_model::api::get_group_info::GetGroupInfoRequest;
-use tim_model::api::group_msg_get_simple::{GroupMsgGetSimpleRequest, HistoryMsg};
+use tim_model::api::group_msg_get_simple::{
+    GroupMsgGetSimpleRequest, HistoryMsg, HistoryWalk, PageStep,
+};
 use tim_model::api::import_group_member::ImportMember;
 use tim_model::{Command, ErrorCode};
 use tokio::task::JoinSet;
@@ -255,35 +257,28 @@ pub(crate) async fn read_history_after(
     after_seq: u64,
 ) -> Result<Vec<HistoryMsg>, ClientError> {
     let page = client.limits().history_page_max.max(1) as i64;
-    let mut req = GroupMsgGetSimpleRequest {
-        group_id: group_id.to_owned(),
-        req_msg_number: page,
-        req_msg_seq: None,
-        with_recalled_msg: None,
-    };
+    let mut walk = HistoryWalk::down_to_after(after_seq);
     let mut out = Vec::new();
     loop {
-        let resp = client.group_msg_get_simple(&req).await?;
-        if let (Some(asked), Some(top)) = (
-            req.req_msg_seq,
-            resp.rsp_msg_list.iter().map(|m| m.msg_seq).max(),
-        ) {
-            if top > asked {
-                return Err(ignores_req_msg_seq(group_id, asked, top));
-            }
-        }
-        let Some(lowest) = resp.rsp_msg_list.iter().map(|m| m.msg_seq).min() else {
-            break;
+        let req = GroupMsgGetSimpleRequest {
+            group_id: group_id.to_owned(),
+            req_msg_number: page,
+            req_msg_seq: walk.req_msg_seq(),
+            with_recalled_msg: None,
         };
+        let resp = client.group_msg_get_simple(&req).await?;
+        let step = walk.advance(resp.rsp_msg_list.iter().map(|m| m.msg_seq));
+        if let PageStep::Stuck { asked, got } = step {
+            return Err(ignores_req_msg_seq(group_id, asked, got));
+        }
         out.extend(
             resp.rsp_msg_list
                 .into_iter()
                 .filter(|m| m.msg_seq > after_seq),
         );
-        if lowest <= after_seq + 1 {
+        if step == PageStep::Done {
             break;
         }
-        req.req_msg_seq = Some(lowest - 1);
     }
     out.sort_by_key(|m| m.msg_seq);
     out.dedup_by_key(|m| m.msg_seq);

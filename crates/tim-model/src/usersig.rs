@@ -23,6 +23,7 @@ use base64::engine::DecodePaddingMode;
 use base64::Engine as _;
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
 use hmac::{Hmac, Mac};
+use secrecy::{ExposeSecret as _, SecretString};
 use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 use sha2::Sha256;
@@ -60,25 +61,100 @@ const TENCENT_BASE64: GeneralPurpose = GeneralPurpose::new(
         .with_decode_padding_mode(DecodePaddingMode::RequireNone),
 );
 
-/// An app's secret key; `Debug` prints `SecretKey(***)` and there is no `Display`.
+/// An app's secret key: held in a [`secrecy::SecretString`] (wiped from memory when dropped);
+/// `Debug` prints `SecretKey(***)` and there is no `Display`.
 #[derive(Clone)]
-pub struct SecretKey(String);
+pub struct SecretKey(SecretString);
 
 impl SecretKey {
     /// Wraps a secret key as shown in the IM console (used as raw UTF-8 bytes for the HMAC).
     pub fn new(key: impl Into<String>) -> Self {
-        Self(key.into())
+        Self(SecretString::from(key.into()))
     }
 
     /// Returns the key itself; call only where the raw key is really needed.
     pub fn expose_secret(&self) -> &str {
-        &self.0
+        self.0.expose_secret()
     }
 }
 
 impl fmt::Debug for SecretKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("SecretKey(***)")
+    }
+}
+
+/// The admin UserSig of one app and identifier, signed with the key and cached: the one signer
+/// of the client, the load driver and the conformance runner.
+///
+/// [`SigCache::usersig_at`] answers the cached sig while more than a tenth of its validity (at
+/// most one hour) remains, and signs a new one otherwise (or when the clock went back before the
+/// cached one's issue time).
+pub struct SigCache {
+    sdkappid: u64,
+    key: SecretKey,
+    identifier: String,
+    ttl: u64,
+    cached: std::sync::Mutex<Option<(std::sync::Arc<str>, i64)>>,
+}
+
+impl fmt::Debug for SigCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SigCache")
+            .field("sdkappid", &self.sdkappid)
+            .field("identifier", &self.identifier)
+            .field("ttl", &self.ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SigCache {
+    /// A cache of `identifier`'s sigs for `sdkappid`, each valid `ttl` seconds (at least 60).
+    pub fn new(sdkappid: u64, key: SecretKey, identifier: impl Into<String>, ttl: u64) -> Self {
+        SigCache {
+            sdkappid,
+            key,
+            identifier: identifier.into(),
+            ttl: ttl.max(60),
+            cached: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// The identifier the sigs are made for.
+    pub fn identifier(&self) -> &str {
+        &self.identifier
+    }
+
+    /// The app the sigs are made for.
+    pub fn sdkappid(&self) -> u64 {
+        self.sdkappid
+    }
+
+    /// The key the sigs are signed with.
+    pub fn key(&self) -> &SecretKey {
+        &self.key
+    }
+
+    /// The sig to send at `now` (Unix seconds).
+    pub fn usersig_at(&self, now: i64) -> std::sync::Arc<str> {
+        let margin = (self.ttl / 10).min(3600) as i64;
+        let mut cached = self.cached.lock().unwrap_or_else(|e| e.into_inner());
+        match cached.as_ref() {
+            Some((sig, at)) if now >= *at && now < *at + self.ttl as i64 - margin => {
+                std::sync::Arc::clone(sig)
+            }
+            _ => {
+                let sig: std::sync::Arc<str> =
+                    sign(self.sdkappid, &self.key, &self.identifier, self.ttl, now).into();
+                *cached = Some((std::sync::Arc::clone(&sig), now));
+                sig
+            }
+        }
+    }
+
+    /// Drops the cached sig (e.g. after the server said it expired): the next call signs anew.
+    pub fn invalidate(&self) {
+        *self.cached.lock().unwrap_or_else(|e| e.into_inner()) = None;
     }
 }
 
@@ -603,5 +679,51 @@ impl<'de> Deserialize<'de> for JsonInt {
         }
 
         deserializer.deserialize_any(IntVisitor)
+    }
+}
+
+#[cfg(test)]
+mod sig_cache_tests {
+    use super::*;
+
+    const KEY: &str = "5bd2850fff3ecb11d7c805251c51ee463a25727bddc2385f3fa8bfee1bb93b5e";
+
+    fn cache(ttl: u64) -> SigCache {
+        SigCache::new(1_400_000_000, SecretKey::new(KEY), "administrator", ttl)
+    }
+
+    #[test]
+    fn a_cached_sig_is_reused_until_a_tenth_of_its_validity_remains() {
+        let c = cache(86_400);
+        let first = c.usersig_at(1_000_000);
+        assert_eq!(c.usersig_at(1_000_000 + 3600), first);
+        // One hour (the most of a tenth) before expiry: renewed, and verifiable.
+        let renewed = c.usersig_at(1_000_000 + 86_400 - 3600);
+        assert_ne!(renewed, first);
+        let now = 1_000_000 + 86_400 - 3600;
+        verify(
+            &renewed,
+            1_400_000_000,
+            &SecretKey::new(KEY),
+            "administrator",
+            now,
+        )
+        .expect("a valid sig for the administrator");
+    }
+
+    #[test]
+    fn a_clock_gone_back_or_an_invalidation_signs_anew() {
+        let c = cache(600);
+        let first = c.usersig_at(2_000);
+        assert_ne!(c.usersig_at(1_999), first, "clock went back");
+        let second = c.usersig_at(2_000);
+        c.invalidate();
+        assert_ne!(c.usersig_at(2_001), second);
+    }
+
+    #[test]
+    fn debug_shows_no_secret() {
+        let text = format!("{:?} {:?}", cache(600), SecretKey::new(KEY));
+        assert!(!text.contains(KEY), "{text}");
     }
 }

@@ -45,8 +45,14 @@ pub struct Args {
     /// UserSig v2 secret key of the app.
     #[arg(long, env = "TIM_SECRET_KEY", hide_env_values = true)]
     pub secret_key: Option<String>,
-    /// SQLite data file of the embedded store.
-    #[arg(long, env = "TIM_DATA", conflicts_with = "memory")]
+    /// SQLite data file of the embedded store, or a PostgreSQL database shared by several
+    /// replicas: `postgres://user[:password]@host:port/database`.
+    #[arg(
+        long,
+        env = "TIM_DATA",
+        conflicts_with = "memory",
+        hide_env_values = true
+    )]
     pub data: Option<PathBuf>,
     /// When a SQLite commit counts as done: `full` (default) fsyncs every commit, so acknowledged
     /// messages survive a power loss; `normal` fsyncs only at checkpoints: faster, survives a
@@ -123,6 +129,56 @@ pub enum DataLocation {
     File(PathBuf),
     /// In memory.
     Memory,
+    /// A PostgreSQL database (`postgres://…`), which several replicas may share.
+    Postgres(PostgresUrl),
+}
+
+/// A PostgreSQL connection URL; `Debug` and `Display` hide its password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PostgresUrl(String);
+
+impl PostgresUrl {
+    /// `data` as a PostgreSQL URL when it starts with `postgres://` or `postgresql://`.
+    pub fn parse(data: &str) -> Option<PostgresUrl> {
+        crate::store::postgres::PostgresStore::is_url(data).then(|| PostgresUrl(data.to_owned()))
+    }
+
+    /// The URL itself, password included: for connecting only, never for logs.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for PostgresUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let url = &self.0;
+        let rest_at = url.find("://").map_or(0, |i| i + 3);
+        let authority_end = url[rest_at..]
+            .find(['/', '?'])
+            .map_or(url.len(), |i| rest_at + i);
+        match url[rest_at..authority_end].rfind('@') {
+            Some(at) => {
+                let userinfo = &url[rest_at..rest_at + at];
+                match userinfo.find(':') {
+                    Some(colon) => write!(
+                        f,
+                        "{}{}:***{}",
+                        &url[..rest_at],
+                        &userinfo[..colon],
+                        &url[rest_at + at..]
+                    ),
+                    None => f.write_str(url),
+                }
+            }
+            None => f.write_str(url),
+        }
+    }
+}
+
+impl std::fmt::Debug for PostgresUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PostgresUrl({self})")
+    }
 }
 
 /// The resolved configuration.
@@ -138,7 +194,8 @@ pub struct ServerConfig {
     pub secret_key: SecretKey,
     /// Store location.
     pub data: DataLocation,
-    /// Commit durability of the SQLite store (ignored in memory).
+    /// Commit durability of the SQLite store (ignored in memory and on PostgreSQL, whose
+    /// server's `synchronous_commit` decides).
     pub durability: Durability,
     /// Limits in force (edition plus overrides).
     pub limits: Limits,
@@ -150,10 +207,6 @@ pub struct ServerConfig {
     pub control: bool,
     /// Settings that fell back to development defaults (to warn about).
     pub dev_defaults: Vec<&'static str>,
-    /// A deliberately different server for the conformance self-check; `None` is the reference.
-    /// Library-only: no flag, variable or TOML key sets it.
-    #[cfg(feature = "mutants")]
-    pub variant: Option<crate::mutant::Variant>,
 }
 
 impl ServerConfig {
@@ -173,8 +226,6 @@ impl ServerConfig {
             seed: None,
             control: true,
             dev_defaults: Vec::new(),
-            #[cfg(feature = "mutants")]
-            variant: None,
         }
     }
 
@@ -204,11 +255,14 @@ impl ServerConfig {
         let data = if args.memory || (args.data.is_none() && file.memory == Some(true)) {
             DataLocation::Memory
         } else {
-            DataLocation::File(
-                args.data
-                    .or(file.data)
-                    .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA)),
-            )
+            let data = args
+                .data
+                .or(file.data)
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA));
+            match data.to_str().and_then(PostgresUrl::parse) {
+                Some(url) => DataLocation::Postgres(url),
+                None => DataLocation::File(data),
+            }
         };
         let edition = args.edition.or(file.edition).unwrap_or_default();
         let mut limits = edition.limits();
@@ -240,8 +294,6 @@ impl ServerConfig {
             seed: args.seed.or(file.seed),
             control: !(args.no_control || file.no_control == Some(true)),
             dev_defaults,
-            #[cfg(feature = "mutants")]
-            variant: None,
         })
     }
 }
@@ -256,6 +308,31 @@ fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `--data`, `TIM_DATA` and the file's `data` all take a PostgreSQL URL; anything else is a
+    /// file; the password never shows.
+    #[test]
+    fn data_takes_a_postgres_url() {
+        let url = "postgres://tim:s3cret@127.0.0.1:5432/tim";
+        let expect = DataLocation::Postgres(PostgresUrl::parse(url).unwrap());
+        assert_eq!(resolve(&["--data", url], None).data, expect);
+        let file = format!("data = \"{url}\"\n");
+        assert_eq!(resolve(&[], Some(&file)).data, expect);
+        let shown = format!("{expect:?}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(
+            shown.contains("postgres://tim:***@127.0.0.1:5432/tim"),
+            "{shown}"
+        );
+        assert_eq!(
+            resolve(&["--data", "postgresql://127.0.0.1/tim"], None).data,
+            DataLocation::Postgres(PostgresUrl::parse("postgresql://127.0.0.1/tim").unwrap())
+        );
+        assert_eq!(
+            resolve(&["--data", "./postgres.db"], None).data,
+            DataLocation::File("./postgres.db".into())
+        );
+    }
 
     fn resolve(args: &[&str], toml: Option<&str>) -> ServerConfig {
         let dir = tempfile::tempdir().unwrap();

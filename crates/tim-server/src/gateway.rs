@@ -3,6 +3,10 @@
 //! Order: sdkappid present (60012) → sdkappid well-formed (60002) and known (70020) → usersig
 //! (70002, 70003, 70014, 70013, 70001, 70009) → admin (60010). Rate limiting (60007) is separate
 //! because it needs the command, which the router resolves after authentication.
+//!
+//! The quota's state lives in this process (governor's GCRA), or, on a store several replicas
+//! share (PostgreSQL), in the store ([`Shared::take`]: the same GCRA on the database's clock),
+//! so that the app has one quota whichever replica answers.
 
 use std::collections::BTreeSet;
 use std::num::NonZeroU32;
@@ -14,6 +18,7 @@ use tim_model::{Command, CommonQuery};
 
 use crate::clock::Clock;
 use crate::error::ApiError;
+use crate::store::Shared;
 
 /// An authenticated caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,15 +57,22 @@ impl Limiter {
     }
 }
 
+/// Where the GCRA state of the quota lives.
+enum RateState {
+    /// In this process: one replica.
+    Local(RwLock<Option<Arc<Limiter>>>),
+    /// In the store, shared by every replica on it; `per_second` is this replica's setting.
+    Shared {
+        store: Arc<dyn Shared>,
+        per_second: RwLock<Option<u32>>,
+    },
+}
+
 /// Authentication and rate limiting.
 pub struct Gateway {
     app: AppCredentials,
     clock: Arc<dyn Clock>,
-    limiter: RwLock<Option<Arc<Limiter>>>,
-    #[cfg(feature = "mutants")]
-    variant: Option<crate::mutant::Variant>,
-    #[cfg(feature = "mutants")]
-    window: Option<crate::mutant::FixedWindow>,
+    rate: RateState,
 }
 
 impl Gateway {
@@ -73,24 +85,33 @@ impl Gateway {
         Gateway {
             app,
             clock,
-            limiter: RwLock::new(Limiter::new(requests_per_second)),
-            #[cfg(feature = "mutants")]
-            variant: None,
-            #[cfg(feature = "mutants")]
-            window: None,
+            rate: RateState::Local(RwLock::new(Limiter::new(requests_per_second))),
         }
     }
 
-    /// This gateway as `variant` runs it (`requests_per_second` as given to [`Gateway::new`]).
-    #[cfg(feature = "mutants")]
-    pub fn with_variant(
-        mut self,
-        variant: Option<crate::mutant::Variant>,
-        requests_per_second: Option<u32>,
-    ) -> Self {
-        self.variant = variant;
-        self.window = crate::mutant::FixedWindow::for_variant(variant, requests_per_second);
+    /// This gateway with its quota kept in `store`, shared with every other replica on it (at
+    /// the rate it had).
+    pub fn with_shared_rate(mut self, store: Arc<dyn Shared>) -> Self {
+        let per_second = self.per_second();
+        self.rate = RateState::Shared {
+            store,
+            per_second: RwLock::new(per_second),
+        };
         self
+    }
+
+    /// The quota in force (`None`: no limit).
+    fn per_second(&self) -> Option<u32> {
+        match &self.rate {
+            RateState::Local(limiter) => limiter
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .as_ref()
+                .map(|l| l.per_second),
+            RateState::Shared { per_second, .. } => *per_second
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        }
     }
 
     /// Authenticates the common query of a request.
@@ -113,18 +134,8 @@ impl Gateway {
         let identifier = q.identifier.as_deref().ok_or(ApiError::IdentifierMissing)?;
         let now = self.clock.now();
         let verified = usersig::verify(usersig, sdkappid, &self.app.secret_key, identifier, now);
-        #[cfg(feature = "mutants")]
-        let verified = crate::mutant::usersig_verdict(
-            self.variant,
-            verified.map(drop),
-            usersig,
-            &self.app.secret_key,
-            (sdkappid, identifier, now),
-        );
         verified?;
-        if !self.app.admins.contains(identifier)
-            && !variant!(self.variant, Mutant::AdminCheckMissing)
-        {
+        if !self.app.admins.contains(identifier) {
             return Err(ApiError::NotAdmin(identifier.to_owned()));
         }
         Ok(Caller {
@@ -133,25 +144,59 @@ impl Gateway {
         })
     }
 
-    /// Sets the quota from now on (`None`: no limit); every bucket starts full again.
-    pub fn set_rate(&self, requests_per_second: Option<u32>) {
-        *self
-            .limiter
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Limiter::new(requests_per_second);
+    /// Sets the quota from now on (`None`: no limit); every bucket starts full again (on every
+    /// replica, when the quota is shared).
+    pub async fn set_rate(&self, requests_per_second: Option<u32>) -> Result<(), ApiError> {
+        self.set_rate_here(requests_per_second);
+        if let RateState::Shared { store, .. } = &self.rate {
+            store.refill().await?;
+        }
+        Ok(())
+    }
+
+    /// Sets this replica's quota from now on, leaving the buckets of a shared quota as they are
+    /// (another replica changed the rate and refilled them).
+    pub fn set_rate_here(&self, requests_per_second: Option<u32>) {
+        match &self.rate {
+            RateState::Local(limiter) => {
+                *limiter
+                    .write()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) =
+                    Limiter::new(requests_per_second);
+            }
+            RateState::Shared { per_second, .. } => {
+                *per_second
+                    .write()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) =
+                    requests_per_second.filter(|n| *n > 0);
+            }
+        }
     }
 
     /// Takes one request of `command` from the caller's quota.
-    pub fn check_rate(&self, caller: &Caller, command: Command) -> Result<(), ApiError> {
-        #[cfg(feature = "mutants")]
-        if let Some(window) = &self.window {
-            return window.check(caller, command, self.clock.now());
-        }
-        let limiter = self
-            .limiter
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone();
+    pub async fn check_rate(&self, caller: &Caller, command: Command) -> Result<(), ApiError> {
+        let limiter = match &self.rate {
+            RateState::Local(limiter) => limiter
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone(),
+            RateState::Shared { store, per_second } => {
+                let per_second = *per_second
+                    .read()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                let Some(n) = per_second else {
+                    return Ok(());
+                };
+                let key = format!("{}/{}", caller.sdkappid, command.name());
+                return match store.take(key, n).await? {
+                    true => Ok(()),
+                    false => Err(ApiError::RateLimited {
+                        command: command.name().to_owned(),
+                        per_second: n,
+                    }),
+                };
+            }
+        };
         match limiter {
             Some(l) if l.state.check_key(&(caller.sdkappid, command)).is_err() => {
                 Err(ApiError::RateLimited {

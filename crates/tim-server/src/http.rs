@@ -35,9 +35,6 @@ pub struct AppState {
     pub gateway: Arc<Gateway>,
     /// The control plane (faults, journal, seed).
     pub control: Arc<ControlPlane>,
-    /// The server variant of the conformance self-check; `None` is the reference.
-    #[cfg(feature = "mutants")]
-    pub variant: Option<crate::mutant::Variant>,
 }
 
 /// Marks a response that must not reach the client: the serve loop closes the connection
@@ -127,13 +124,6 @@ async fn dispatch(State(state): State<AppState>, req: Request) -> HttpResponse {
                     },
                     body,
                 };
-                #[cfg(feature = "mutants")]
-                if let Some(http) = state
-                    .variant
-                    .and_then(|v| crate::mutant::respond(v, &response))
-                {
-                    return http;
-                }
                 json_response(response)
             }
         };
@@ -195,16 +185,7 @@ async fn handle_api(state: &AppState, req: Request, note: &mut Note) -> Result<O
     };
     note.command = Some(command);
     tracing::Span::current().record("command", command.name());
-    let rate = state.gateway.check_rate(&caller, command);
-    #[cfg(feature = "mutants")]
-    if let Err(refused) = rate {
-        if variant!(state.variant, Mutant::RateLimitedStillStored) {
-            let body = read_body(req.into_body(), state.service.limits().max_body_bytes).await?;
-            let _ = state.service.call(command, &body);
-        }
-        return Err(refused);
-    }
-    rate?;
+    state.gateway.check_rate(&caller, command).await?;
     let max = state.service.limits().max_body_bytes;
     let body = read_body(req.into_body(), max).await?;
     // Without the control plane, neither faults nor the journal need the group.

@@ -3,23 +3,7 @@
 //! Code map: [`http`] (thin handlers) → [`gateway`] (sdkappid, UserSig, admin, rate limit) →
 //! [`service`] (API rules, no HTTP) → [`store`] (SQLite or memory, behind a trait). [`error`]
 //! holds the one mapping from failures to Tencent codes; [`config`] the command-line contract;
-//! [`clock`] the injected time. With feature `mutants`, [`mutant`] holds deliberately different
-//! variants of the server for the conformance suite's self-check.
-
-/// Whether `$configured` (an `Option<Variant>`) is the variant `$v` (`Mutant::X` or `Benign::X`):
-/// the one test every variant hook uses; a constant `false` without feature `mutants`.
-#[cfg(feature = "mutants")]
-macro_rules! variant {
-    ($configured:expr, $($v:tt)+) => {
-        $crate::mutant::Variant::is_on($configured, $crate::mutant::$($v)+)
-    };
-}
-#[cfg(not(feature = "mutants"))]
-macro_rules! variant {
-    ($configured:expr, $($v:tt)+) => {
-        false
-    };
-}
+//! [`clock`] the injected time.
 
 pub mod clock;
 pub mod config;
@@ -27,8 +11,6 @@ pub mod control;
 pub mod error;
 pub mod gateway;
 pub mod http;
-#[cfg(feature = "mutants")]
-pub mod mutant;
 pub mod service;
 pub mod store;
 
@@ -41,6 +23,7 @@ use control::ControlPlane;
 use gateway::{AppCredentials, Gateway};
 use service::{Service, ServiceConfig};
 use store::memory::MemoryStore;
+use store::postgres::PostgresStore;
 use store::sqlite::SqliteStore;
 use store::Store;
 
@@ -48,6 +31,10 @@ use store::Store;
 pub fn open_store(data: &DataLocation, durability: Durability) -> anyhow::Result<Arc<dyn Store>> {
     Ok(match data {
         DataLocation::Memory => Arc::new(MemoryStore::new()),
+        DataLocation::Postgres(url) => Arc::new(
+            PostgresStore::open(url.expose())
+                .map_err(|e| anyhow::anyhow!("cannot open the PostgreSQL database {url}: {e}"))?,
+        ),
         DataLocation::File(path) => Arc::new(
             SqliteStore::open_with(path, durability)
                 .map_err(|e| anyhow::anyhow!("cannot open data file {}: {e}", path.display()))?,
@@ -64,19 +51,29 @@ pub fn app(
     clock: Arc<dyn Clock>,
     rng_seed: Option<u64>,
 ) -> axum::Router {
+    app_with_clocks(config, store, Arc::clone(&clock), clock, rng_seed)
+}
+
+/// [`app`] with two clocks: the API rules (the service: `SendTime` bounds, creation and join
+/// times, the duplicate window) read `rules_clock`, the gateway (UserSig expiry) reads
+/// `gateway_clock`. For embedders that shift the time one side sees, e.g. to test a server
+/// whose rules run on a skewed clock.
+pub fn app_with_clocks(
+    config: &ServerConfig,
+    store: Arc<dyn Store>,
+    rules_clock: Arc<dyn Clock>,
+    gateway_clock: Arc<dyn Clock>,
+    rng_seed: Option<u64>,
+) -> axum::Router {
     let seed = rng_seed.or(config.seed).unwrap_or_else(rand::random);
-    #[cfg(feature = "mutants")]
-    let config = &mutant::configure(config);
     let service = Service::new(
         store,
-        Arc::clone(&clock),
+        rules_clock,
         ServiceConfig {
             sdkappid: config.sdkappid,
             limits: config.limits.clone(),
             restricted_words: config.restricted_words.clone(),
             rng_seed: Some(seed),
-            #[cfg(feature = "mutants")]
-            variant: config.variant,
         },
     );
     let gateway = Gateway::new(
@@ -85,18 +82,41 @@ pub fn app(
             secret_key: config.secret_key.clone(),
             admins: config.admins.clone(),
         },
-        clock,
+        gateway_clock,
         config.limits.requests_per_second,
     );
-    #[cfg(feature = "mutants")]
-    let gateway = gateway.with_variant(config.variant, config.limits.requests_per_second);
-    http::router(http::AppState {
+    // On a store several replicas share, the quota and run-time configuration are shared too.
+    let shared = service.store().shared();
+    let gateway = match &shared {
+        Some(shared) => gateway.with_shared_rate(Arc::clone(shared)),
+        None => gateway,
+    };
+    let state = http::AppState {
         service: Arc::new(service),
         gateway: Arc::new(gateway),
         control: Arc::new(ControlPlane::new(config.control, seed)),
-        #[cfg(feature = "mutants")]
-        variant: config.variant,
-    })
+    };
+    if let Some(shared) = shared {
+        // Weak: the store holds this subscriber, and the state holds the store.
+        let (service, gateway, control) = (
+            Arc::downgrade(&state.service),
+            Arc::downgrade(&state.gateway),
+            Arc::downgrade(&state.control),
+        );
+        shared.subscribe_config(Box::new(move |json| {
+            if let (Some(service), Some(gateway), Some(control)) =
+                (service.upgrade(), gateway.upgrade(), control.upgrade())
+            {
+                let state = http::AppState {
+                    service,
+                    gateway,
+                    control,
+                };
+                control::apply_published(&state, json);
+            }
+        }));
+    }
+    http::router(state)
 }
 
 /// Serves `config` until `shutdown` completes; `on_listening` gets the bound address first.
@@ -105,7 +125,11 @@ pub async fn serve(
     on_listening: impl FnOnce(SocketAddr),
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let store = open_store(&config.data, config.durability)?;
+    // Opening may block (a PostgreSQL store connects and migrates on a runtime of its own).
+    let (data, durability) = (config.data.clone(), config.durability);
+    let store = tokio::task::spawn_blocking(move || open_store(&data, durability))
+        .await
+        .map_err(|e| anyhow::anyhow!("opening the store failed: {e}"))??;
     let seed = config.seed.unwrap_or_else(rand::random);
     tracing::info!(
         seed,

@@ -36,6 +36,12 @@ enum Sub {
     /// Output is pretty JSON on stdout (a state dump: JSON Lines). Exit status: 0 on success, 1
     /// when the server refused the call, 2 when it cannot be reached or the usage is wrong.
     Control(control_cli::ControlArgs),
+    /// Check that the server configured by the same flags, `TIM_*` variables and TOML file answers.
+    ///
+    /// GETs /healthz on the configured listen address (a wildcard address is reached through
+    /// loopback): exit 0 when it answers 200, 1 otherwise. For container health checks, where no
+    /// curl is at hand: `HEALTHCHECK CMD ["/tim-server", "healthcheck"]`.
+    Healthcheck,
 }
 
 /// How long a stopping server waits for open connections to finish their requests.
@@ -63,7 +69,62 @@ fn main() -> anyhow::Result<ExitCode> {
             }
             Ok(control_cli::run(args))
         }
+        Some(Sub::Healthcheck) => Ok(healthcheck(cli.server)),
         None => serve(cli.server).map(|()| ExitCode::SUCCESS),
+    }
+}
+
+/// `tim-server healthcheck`: GET /healthz on the configured listen address.
+fn healthcheck(args: Args) -> ExitCode {
+    let outcome = ServerConfig::resolve(args).and_then(|config| probe(config.listen));
+    match outcome {
+        Ok(url) => {
+            println!("healthy: {url}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            println!("unhealthy: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// GETs /healthz at `listen` (a wildcard address through loopback) within 2 s per step; returns
+/// the URL when the answer is 200.
+fn probe(mut listen: std::net::SocketAddr) -> anyhow::Result<String> {
+    use std::io::Read;
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, TcpStream};
+    use std::time::Duration;
+
+    const TIMEOUT: Duration = Duration::from_secs(2);
+    let path = tim_model::endpoint::HEALTH_PATH;
+    if listen.port() == 0 {
+        anyhow::bail!("the listen address {listen} has port 0: the actual port is unknown");
+    }
+    if listen.ip().is_unspecified() {
+        listen.set_ip(match listen.ip() {
+            IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        });
+    }
+    let url = format!("http://{listen}{path}");
+    let exchange = || -> std::io::Result<String> {
+        let mut stream = TcpStream::connect_timeout(&listen, TIMEOUT)?;
+        stream.set_read_timeout(Some(TIMEOUT))?;
+        stream.set_write_timeout(Some(TIMEOUT))?;
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: {listen}\r\nConnection: close\r\n\r\n"
+        )?;
+        let mut reply = Vec::new();
+        stream.read_to_end(&mut reply)?;
+        let reply = String::from_utf8_lossy(&reply);
+        Ok(reply.lines().next().unwrap_or_default().to_owned())
+    };
+    let status = exchange().map_err(|e| anyhow::anyhow!("{url}: {e}"))?;
+    match status.split_whitespace().nth(1) {
+        Some("200") => Ok(url),
+        _ => anyhow::bail!("{url}: unexpected answer {status:?}"),
     }
 }
 
@@ -93,6 +154,7 @@ fn serve(args: Args) -> anyhow::Result<()> {
             "embedded SQLite store"
         ),
         DataLocation::Memory => tracing::info!("in-memory store (data is lost on exit)"),
+        DataLocation::Postgres(url) => tracing::info!(data = %url, "PostgreSQL store"),
     }
     tracing::info!(edition = %config.limits.edition, rate_limit = ?config.limits.requests_per_second, "limits");
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -163,4 +225,54 @@ fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()> + S
         let _ = tokio::signal::ctrl_c().await;
         tracing::info!("Ctrl-C received, stopping");
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::net::{SocketAddr, TcpListener};
+
+    /// A one-shot HTTP server on 127.0.0.1:0 that answers `reply` and returns the request line.
+    fn answer_once(reply: &'static str) -> (SocketAddr, std::thread::JoinHandle<String>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let handle = std::thread::spawn(move || {
+            let (mut conn, _) = listener.accept().unwrap();
+            let mut buf = [0u8; 1024];
+            let n = conn.read(&mut buf).unwrap();
+            conn.write_all(reply.as_bytes()).unwrap();
+            String::from_utf8_lossy(&buf[..n])
+                .lines()
+                .next()
+                .unwrap()
+                .to_owned()
+        });
+        (addr, handle)
+    }
+
+    #[test]
+    fn healthy_on_200_through_loopback_for_a_wildcard_address() {
+        let (addr, server) = answer_once("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
+        let wildcard = SocketAddr::from(([0, 0, 0, 0], addr.port()));
+        let url = super::probe(wildcard).unwrap();
+        assert_eq!(url, format!("http://{addr}/healthz"));
+        assert_eq!(server.join().unwrap(), "GET /healthz HTTP/1.1");
+    }
+
+    #[test]
+    fn unhealthy_on_another_status_a_closed_port_or_port_0() {
+        let (addr, server) = answer_once("HTTP/1.1 503 Service Unavailable\r\n\r\n");
+        let e = super::probe(addr).unwrap_err().to_string();
+        assert!(e.contains("503"), "{e}");
+        server.join().unwrap();
+        let closed = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        assert!(super::probe(closed).is_err());
+        let e = super::probe("127.0.0.1:0".parse().unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("port 0"), "{e}");
+    }
 }

@@ -80,3 +80,102 @@ impl ApiRequest for GroupMsgGetSimpleRequest {
     const COMMAND: Command = Command::GroupMsgGetSimple;
     type Response = GroupMsgGetSimpleResponse;
 }
+
+/// The one history pager of the workspace (client, importer, conformance runner): a walk down a
+/// group's history, newest first, with `ReqMsgSeq` = the lowest `MsgSeq` read − 1. It holds no
+/// messages, only where the walk is; the caller sends the requests and feeds back each page's
+/// `MsgSeq`s.
+///
+/// Every next `ReqMsgSeq` is strictly below the one before, so a walk always ends; a page
+/// holding a message above the `ReqMsgSeq` asked for (a server that ignores it and always
+/// answers the newest page) stops the walk as [`PageStep::Stuck`] instead of paging forever.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryWalk {
+    asked: Option<u64>,
+    floor: u64,
+}
+
+/// What a [`HistoryWalk`] does after a page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PageStep {
+    /// Ask next with [`HistoryWalk::req_msg_seq`].
+    Next,
+    /// The walk reached its floor, `MsgSeq` 1 or an empty page.
+    Done,
+    /// The page did not move back: it holds `got`, above the `asked` `ReqMsgSeq`.
+    Stuck {
+        /// The `ReqMsgSeq` asked for.
+        asked: u64,
+        /// The largest `MsgSeq` of the page.
+        got: u64,
+    },
+}
+
+impl HistoryWalk {
+    /// A walk from the newest message down to (and including) `MsgSeq` `floor + 1`: `floor` 0
+    /// reads the whole history.
+    pub fn down_to_after(floor: u64) -> HistoryWalk {
+        HistoryWalk { asked: None, floor }
+    }
+
+    /// A walk down to `floor` (as [`HistoryWalk::down_to_after`]) whose next request asks with
+    /// `ReqMsgSeq` = `asked` (`None`: the first page), for callers that keep the place themselves.
+    pub fn resumed(asked: Option<u64>, floor: u64) -> HistoryWalk {
+        HistoryWalk { asked, floor }
+    }
+
+    /// The `ReqMsgSeq` of the next request (`None`: the first page, the newest messages).
+    pub fn req_msg_seq(&self) -> Option<u64> {
+        self.asked
+    }
+
+    /// Feeds back the `MsgSeq`s of the page just read.
+    pub fn advance(&mut self, page: impl IntoIterator<Item = u64>) -> PageStep {
+        let (mut lowest, mut highest) = (u64::MAX, 0);
+        for s in page {
+            lowest = lowest.min(s);
+            highest = highest.max(s);
+        }
+        if lowest == u64::MAX {
+            return PageStep::Done;
+        }
+        if let Some(asked) = self.asked {
+            if highest > asked {
+                return PageStep::Stuck {
+                    asked,
+                    got: highest,
+                };
+            }
+        }
+        if lowest <= self.floor.saturating_add(1) {
+            return PageStep::Done;
+        }
+        self.asked = Some(lowest - 1);
+        PageStep::Next
+    }
+}
+
+#[cfg(test)]
+mod walk_tests {
+    use super::*;
+
+    #[test]
+    fn walks_down_to_its_floor_and_stops() {
+        let mut w = HistoryWalk::down_to_after(0);
+        assert_eq!(w.req_msg_seq(), None);
+        assert_eq!(w.advance(26..=45), PageStep::Next);
+        assert_eq!(w.req_msg_seq(), Some(25));
+        assert_eq!(w.advance(6..=25), PageStep::Next);
+        assert_eq!(w.advance(1..=5), PageStep::Done);
+        let mut w = HistoryWalk::down_to_after(30);
+        assert_eq!(w.advance(26..=45), PageStep::Done, "the floor was passed");
+        assert_eq!(HistoryWalk::down_to_after(0).advance([]), PageStep::Done);
+    }
+
+    #[test]
+    fn a_page_that_does_not_move_back_is_stuck() {
+        let mut w = HistoryWalk::down_to_after(0);
+        assert_eq!(w.advance(26..=45), PageStep::Next);
+        assert_eq!(w.advance(26..=45), PageStep::Stuck { asked: 25, got: 45 });
+    }
+}

@@ -168,7 +168,8 @@ async fn route(state: &AppState, req: Request) -> Result<HttpResponse, Refusal> 
             if report.1 {
                 state
                     .gateway
-                    .set_rate(state.service.limits().requests_per_second);
+                    .set_rate(state.service.limits().requests_per_second)
+                    .await?;
             }
             Ok(ok(report.0))
         }
@@ -180,7 +181,7 @@ async fn route(state: &AppState, req: Request) -> Result<HttpResponse, Refusal> 
         (Route::Config, Method::GET) => Ok(ok(config_view(state))),
         (Route::Config, Method::PUT) => {
             let patch: ConfigPatch = read_json(req, false).await?;
-            apply_config(state, patch)?;
+            apply_config(state, patch).await?;
             Ok(ok(config_view(state)))
         }
         (Route::Faults, Method::GET) => Ok(ok(FaultList {
@@ -310,7 +311,42 @@ fn config_view(state: &AppState) -> ConfigView {
     }
 }
 
-fn apply_config(state: &AppState, patch: ConfigPatch) -> Result<(), Refusal> {
+/// A configuration change as one replica publishes it to the others (on a shared store): the
+/// limits now in force, and the seed when the change set one.
+#[derive(Debug, Serialize, serde::Deserialize)]
+struct Published {
+    limits: tim_model::Limits,
+    #[serde(default)]
+    seed: Option<u64>,
+}
+
+/// Applies a configuration change another replica published (see [`Published`]): the limits
+/// and the rate (whose shared buckets that replica refilled), and the seed if it set one.
+pub(crate) fn apply_published(state: &AppState, json: &str) {
+    let published: Published = match serde_json::from_str(json) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::warn!(error = %e, "control: ignoring a configuration another replica published (is it another version?)");
+            return;
+        }
+    };
+    state
+        .gateway
+        .set_rate_here(published.limits.requests_per_second);
+    state.service.set_limits(published.limits);
+    if let Some(seed) = published.seed {
+        reseed(state, seed);
+    }
+    tracing::info!("control: configuration changed by another replica");
+}
+
+fn reseed(state: &AppState, seed: u64) {
+    state.control.seed.store(seed, Ordering::Relaxed);
+    state.service.reseed(seed);
+    state.control.faults.reseed(fault_seed(seed));
+}
+
+async fn apply_config(state: &AppState, patch: ConfigPatch) -> Result<(), Refusal> {
     let problems = patch.limits.problems();
     if !problems.is_empty() {
         return Err(Refusal::bad(format!(
@@ -325,14 +361,22 @@ fn apply_config(state: &AppState, patch: ConfigPatch) -> Result<(), Refusal> {
     };
     patch.limits.apply(&mut limits);
     if limits.requests_per_second != before.requests_per_second {
-        state.gateway.set_rate(limits.requests_per_second);
+        state.gateway.set_rate(limits.requests_per_second).await?;
     }
     tracing::info!(?patch, "control: configuration changed");
-    state.service.set_limits(limits);
+    state.service.set_limits(limits.clone());
     if let Some(seed) = patch.seed {
-        state.control.seed.store(seed, Ordering::Relaxed);
-        state.service.reseed(seed);
-        state.control.faults.reseed(fault_seed(seed));
+        reseed(state, seed);
+    }
+    // Every other replica on a shared store follows.
+    if let Some(shared) = state.service.store().shared() {
+        let published = Published {
+            limits,
+            seed: patch.seed,
+        };
+        let json = serde_json::to_string(&published)
+            .map_err(|e| ApiError::Internal(format!("cannot encode the configuration: {e}")))?;
+        shared.publish_config(json).await.map_err(ApiError::from)?;
     }
     Ok(())
 }

@@ -112,8 +112,6 @@ impl Service {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let (alphabet, len) = (ALPHABET, 10);
-        #[cfg(feature = "mutants")]
-        let (alphabet, len) = crate::mutant::group_id_tail(self.config.variant, (alphabet, len));
         let tail: String = (0..len)
             .map(|_| alphabet[rng.random_range(0..alphabet.len())] as char)
             .collect();

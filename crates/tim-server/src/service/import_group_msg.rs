@@ -10,7 +10,7 @@ use tim_model::{ids, ErrorCode};
 
 use super::Service;
 use crate::error::ApiError;
-use crate::store::{DedupRule, NewMessage};
+use crate::store::{DedupRule, ImportSnapshot, NewMessage};
 
 impl Service {
     /// `import_group_msg` (seed §2, digest §1).
@@ -43,74 +43,34 @@ impl Service {
             .iter()
             .map(|m| Some((u32::try_from(m.random?).ok()?, m.send_time)))
             .collect();
+        // The store reads the group and the messages it already holds, `decide` applies the
+        // rules to them, and the store keeps what `decide` accepts, with no other import into
+        // the group in between (on every replica sharing the store).
+        let mut decided: Option<Result<Vec<Option<ErrorCode>>, ApiError>> = None;
+        let mut decide = |stored: Option<ImportSnapshot>| -> Option<Vec<NewMessage>> {
+            match self.decide_import(&req, limits, dedup, &candidates, fault, stored) {
+                Ok((outcomes, to_store)) => {
+                    decided = Some(Ok(outcomes));
+                    Some(to_store)
+                }
+                Err(e) => {
+                    decided = Some(Err(e));
+                    None
+                }
+            }
+        };
         let stored = if ids::check_group_id(&req.group_id).is_ok() {
             self.store
-                .import_snapshot(&req.group_id, &candidates, dedup)?
+                .import_checked(&req.group_id, &candidates, dedup, &mut decide)?
         } else {
+            decide(None);
             None
         };
-        let (snapshot, mut duplicates) = match stored {
-            Some(s) => (Some(s.group), s.duplicates),
-            None => (None, Vec::new()),
+        let outcomes = match decided {
+            Some(decided) => decided?,
+            None => return Err(ApiError::Internal("the import was not decided".into())),
         };
-        if limits.duplicate_answer == DuplicateAnswer::Refused {
-            // Refused duplicates are validation problems, so duplicates within the batch are
-            // found here, before validation, instead of by the store.
-            mark_duplicates_within(&candidates, dedup, &mut duplicates);
-        }
-        #[cfg(feature = "mutants")]
-        let snapshot = crate::mutant::snapshot(self.config.variant, snapshot);
-        let now = self.clock.now();
-        #[cfg(feature = "mutants")]
-        let now = crate::mutant::import_now(self.config.variant, now);
-        let problems = validate::validate_import(
-            &req,
-            Context {
-                limits,
-                group: snapshot.as_ref(),
-                restricted_words: &self.config.restricted_words,
-                now,
-                duplicates: &duplicates,
-            },
-        );
-        let mut outcomes = match validate::verdict(&problems, req.msg_list.len(), limits) {
-            Verdict::Reject { code, info } => return Err(ApiError::Rejected { code, info }),
-            Verdict::Accept { outcomes } => outcomes,
-        };
-        // A message the group already holds (a re-sent batch) keeps its answer: a fault cannot
-        // refuse what is stored.
-        if let Some(f) = fault.filter(|f| !duplicates.get(f.index).copied().unwrap_or(false)) {
-            if let Some(slot) = outcomes.get_mut(f.index) {
-                slot.get_or_insert(f.result);
-            }
-        }
-        let mut to_store = Vec::with_capacity(req.msg_list.len());
-        for ((msg, outcome), candidate) in req.msg_list.iter().zip(&outcomes).zip(&candidates) {
-            if outcome.is_some() {
-                continue;
-            }
-            let body_json = serde_json::to_string(&msg.msg_body)
-                .map_err(|e| ApiError::Internal(format!("cannot encode MsgBody: {e}")))?;
-            // `candidates` holds the supplied Random of every message (validation checked its range).
-            let (random, random_supplied) = match candidate {
-                Some((r, _)) => (
-                    *r,
-                    !variant!(self.config.variant, Mutant::DuplicateStoredTwice),
-                ),
-                None => (self.random_u32(), false),
-            };
-            to_store.push(NewMessage {
-                from_account: msg.from_account.clone(),
-                send_time: msg.send_time,
-                random,
-                random_supplied,
-                body_json,
-                cloud_custom_data: msg.cloud_custom_data.clone(),
-            });
-        }
-        let stored = self
-            .store
-            .import_messages(&req.group_id, &to_store, dedup)?;
+        let stored = stored.ok_or_else(|| ApiError::Internal("the store kept nothing".into()))?;
         let mut stored = stored.into_iter();
         let mut results = Vec::with_capacity(req.msg_list.len());
         for (msg, outcome) in req.msg_list.iter().zip(outcomes) {
@@ -136,6 +96,73 @@ impl Service {
         Ok(ImportGroupMsgResponse {
             import_msg_result: results,
         })
+    }
+
+    /// Applies the message rules to a batch against what the store holds (`stored`: `None` when
+    /// the group does not exist): the outcome of each message (`None` = to store) and the
+    /// messages to store, in order; or the whole batch's refusal.
+    fn decide_import(
+        &self,
+        req: &ImportGroupMsgRequest,
+        limits: &tim_model::Limits,
+        dedup: DedupRule,
+        candidates: &[Option<(u32, i64)>],
+        fault: Option<&MessageFault>,
+        stored: Option<ImportSnapshot>,
+    ) -> Result<(Vec<Option<ErrorCode>>, Vec<NewMessage>), ApiError> {
+        let (snapshot, mut duplicates) = match stored {
+            Some(s) => (Some(s.group), s.duplicates),
+            None => (None, Vec::new()),
+        };
+        if limits.duplicate_answer == DuplicateAnswer::Refused {
+            // Refused duplicates are validation problems, so duplicates within the batch are
+            // found here, before validation, instead of by the store.
+            mark_duplicates_within(candidates, dedup, &mut duplicates);
+        }
+        let now = self.clock.now();
+        let problems = validate::validate_import(
+            req,
+            Context {
+                limits,
+                group: snapshot.as_ref(),
+                restricted_words: &self.config.restricted_words,
+                now,
+                duplicates: &duplicates,
+            },
+        );
+        let mut outcomes = match validate::verdict(&problems, req.msg_list.len(), limits) {
+            Verdict::Reject { code, info } => return Err(ApiError::Rejected { code, info }),
+            Verdict::Accept { outcomes } => outcomes,
+        };
+        // A message the group already holds (a re-sent batch) keeps its answer: a fault cannot
+        // refuse what is stored.
+        if let Some(f) = fault.filter(|f| !duplicates.get(f.index).copied().unwrap_or(false)) {
+            if let Some(slot) = outcomes.get_mut(f.index) {
+                slot.get_or_insert(f.result);
+            }
+        }
+        let mut to_store = Vec::with_capacity(req.msg_list.len());
+        for ((msg, outcome), candidate) in req.msg_list.iter().zip(&outcomes).zip(candidates) {
+            if outcome.is_some() {
+                continue;
+            }
+            let body_json = serde_json::to_string(&msg.msg_body)
+                .map_err(|e| ApiError::Internal(format!("cannot encode MsgBody: {e}")))?;
+            // `candidates` holds the supplied Random of every message (validation checked its range).
+            let (random, random_supplied) = match candidate {
+                Some((r, _)) => (*r, true),
+                None => (self.random_u32(), false),
+            };
+            to_store.push(NewMessage {
+                from_account: msg.from_account.clone(),
+                send_time: msg.send_time,
+                random,
+                random_supplied,
+                body_json,
+                cloud_custom_data: msg.cloud_custom_data.clone(),
+            });
+        }
+        Ok((outcomes, to_store))
     }
 }
 

@@ -49,9 +49,19 @@ pub struct ServiceConfig {
     pub restricted_words: Vec<String>,
     /// Seed of the random generator (group IDs, generated `Random`s); `None` seeds from the OS.
     pub rng_seed: Option<u64>,
-    /// The server variant of the conformance self-check; `None` is the reference.
-    #[cfg(feature = "mutants")]
-    pub variant: Option<crate::mutant::Variant>,
+}
+
+impl ServiceConfig {
+    /// The reference service for `sdkappid` under `limits`: no restricted words, seeded from the
+    /// OS (adjust the public fields as needed), for code outside this crate (the fuzz targets).
+    pub fn new(sdkappid: u64, limits: Limits) -> ServiceConfig {
+        ServiceConfig {
+            sdkappid,
+            limits,
+            restricted_words: Vec::new(),
+            rng_seed: None,
+        }
+    }
 }
 
 /// The response body of any command.
@@ -143,10 +153,6 @@ impl Service {
         body: &[u8],
         message_fault: Option<&MessageFault>,
     ) -> Result<ApiBody, ApiError> {
-        #[cfg(feature = "mutants")]
-        if let Some(v) = self.config.variant {
-            return crate::mutant::call(self, v, command, body);
-        }
         self.call_rules(command, body, message_fault)
     }
 

@@ -1,9 +1,11 @@
 //! Storage behind a trait: groups, members and messages, with atomic imports.
 //!
-//! Two backends implement [`Store`]: [`sqlite::SqliteStore`] (the default, durable: WAL, one
+//! Three backends implement [`Store`]: [`sqlite::SqliteStore`] (the default, durable: WAL, one
 //! writer committing the waiting calls together, each in its own savepoint, every commit fsynced
-//! before it is answered unless configured otherwise) and [`memory::MemoryStore`]. Both pass the
-//! same test suite (`tests/it/store.rs`).
+//! before it is answered unless configured otherwise), [`memory::MemoryStore`] and
+//! [`postgres::PostgresStore`] (several replicas on one database: the per-group counter is a
+//! locked row, and the rate limit and run-time configuration are shared through [`Shared`]).
+//! All pass the same test suite (`tests/it/store.rs`).
 //!
 //! Invariants every backend keeps:
 //! - A call that returns `Ok` has committed all of its effects durably (for a durable backend);
@@ -13,7 +15,12 @@
 //! - Message bodies are opaque JSON text: the store never interprets them.
 
 pub mod memory;
+pub mod postgres;
 pub mod sqlite;
+
+use std::sync::Arc;
+
+use futures_util::future::BoxFuture;
 
 use tim_model::api::import_group::GroupProfile;
 use tim_model::edition::DedupClock;
@@ -279,6 +286,30 @@ pub trait Store: Send + Sync + 'static {
         }))
     }
 
+    /// Reads the [`Store::import_snapshot`] of a group, lets `decide` turn it into the messages
+    /// to store (`None`: store nothing, the call was refused), and stores them as
+    /// [`Store::import_messages`] does; `Ok(None)` when `decide` said `None`.
+    ///
+    /// Invariant: no other import into the group runs between the read and the write, **on
+    /// every process sharing the store**, so the rules `decide` checks (time order, duplicates)
+    /// still hold when the messages are stored. The default runs the two calls one after the
+    /// other and relies on the caller serializing imports per group (the service's striped lock:
+    /// right for a store only one process uses); a store shared by several processes overrides
+    /// it and holds a lock on the group across both.
+    fn import_checked(
+        &self,
+        group_id: &str,
+        candidates: &[Option<(u32, i64)>],
+        dedup: DedupRule,
+        decide: &mut dyn FnMut(Option<ImportSnapshot>) -> Option<Vec<NewMessage>>,
+    ) -> StoreResult<Option<Vec<StoredOutcome>>> {
+        let snapshot = self.import_snapshot(group_id, candidates, dedup)?;
+        match decide(snapshot) {
+            Some(messages) => self.import_messages(group_id, &messages, dedup).map(Some),
+            None => Ok(None),
+        }
+    }
+
     /// Adds members, one outcome each, in order. Unread counts are clamped to `[0, msg_count]`.
     fn import_members(
         &self,
@@ -319,6 +350,32 @@ pub trait Store: Send + Sync + 'static {
     /// how many groups there were. Sequence numbers start again at 1 in groups made afterwards.
     fn reset(&self) -> StoreResult<u64>;
 
-    /// The backend's name as the control plane's health route shows it (`"sqlite"`, `"memory"`).
+    /// The backend's name as the control plane's health route shows it (`"sqlite"`, `"memory"`,
+    /// `"postgres"`).
     fn kind(&self) -> &'static str;
+
+    /// What the processes sharing this store share besides the data (the rate limit, the
+    /// run-time configuration); `None` (the default) for a store only one process uses.
+    fn shared(&self) -> Option<Arc<dyn Shared>> {
+        None
+    }
+}
+
+/// State that every replica on one store sees: one rate limit for the app, one run-time
+/// configuration. Async, because the gateway asks on every request from the HTTP runtime.
+pub trait Shared: Send + Sync + 'static {
+    /// Takes one request from the quota of `key` (the app and command) at `per_second` requests
+    /// per second with a burst of `per_second` (GCRA, on the store's clock): `Ok(true)` when
+    /// allowed, `Ok(false)` beyond the quota.
+    fn take(&self, key: String, per_second: u32) -> BoxFuture<'static, StoreResult<bool>>;
+
+    /// Starts every quota full again (a reset, a changed rate).
+    fn refill(&self) -> BoxFuture<'static, StoreResult<()>>;
+
+    /// Publishes a configuration document (JSON text) to every other replica.
+    fn publish_config(&self, json: String) -> BoxFuture<'static, StoreResult<()>>;
+
+    /// Calls `apply` with every configuration document another replica publishes from now on
+    /// (replaces an earlier subscriber).
+    fn subscribe_config(&self, apply: Box<dyn Fn(&str) + Send + Sync>);
 }

@@ -80,6 +80,7 @@ async fn check_group(s: &TestServer, group: &str, acked: &[Acked], refused: &BTr
 #[rstest]
 #[case::memory(Backend::Memory)]
 #[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn same_group_equal_times(#[case] backend: Backend) {
     let s = server(backend, Edition::Seed).await;
@@ -145,6 +146,8 @@ async fn same_group_equal_times(#[case] backend: Backend) {
 #[case::sqlite_seed(Backend::Sqlite, Edition::Seed)]
 #[case::memory_current(Backend::Memory, Edition::Current)]
 #[case::sqlite_current(Backend::Sqlite, Edition::Current)]
+#[case::postgres_seed(Backend::Postgres, Edition::Seed)]
+#[case::postgres_current(Backend::Postgres, Edition::Current)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn same_group_racing_times(#[case] backend: Backend, #[case] edition: Edition) {
     let s = server(backend, edition).await;
@@ -227,6 +230,7 @@ async fn same_group_racing_times(#[case] backend: Backend, #[case] edition: Edit
 #[rstest]
 #[case::memory(Backend::Memory)]
 #[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn different_groups(#[case] backend: Backend) {
     let s = server(backend, Edition::Seed).await;
@@ -276,6 +280,7 @@ async fn different_groups(#[case] backend: Backend) {
 #[rstest]
 #[case::memory(Backend::Memory)]
 #[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn racing_group_creation_has_one_winner(#[case] backend: Backend) {
     let s = server(backend, Edition::Seed).await;

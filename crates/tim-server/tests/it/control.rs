@@ -58,7 +58,9 @@ fn batch(n: i64, t0: i64) -> Vec<Value> {
 
 #[rstest]
 #[tokio::test]
-async fn every_fault_effect(#[values(Backend::Memory, Backend::Sqlite)] backend: Backend) {
+async fn every_fault_effect(
+    #[values(Backend::Memory, Backend::Sqlite, Backend::Postgres)] backend: Backend,
+) {
     let s = TestServer::with(Opts::default().on(backend)).await;
     let g = s.group("faults", "Public", NOW - 10_000).await;
     let rule = |effect: Value| json!({"command":"import_group_msg","group_id":g,"count":1,"effect":effect});
@@ -271,7 +273,9 @@ async fn the_same_seed_replays_the_same_faults() {
 
 #[rstest]
 #[tokio::test]
-async fn readings_change_at_run_time(#[values(Backend::Memory, Backend::Sqlite)] backend: Backend) {
+async fn readings_change_at_run_time(
+    #[values(Backend::Memory, Backend::Sqlite, Backend::Postgres)] backend: Backend,
+) {
     let s = TestServer::with(Opts::edition(Edition::Current).on(backend)).await;
     let before = s.ctl("GET", "config", Value::Null).await;
     assert_eq!(before["limits"]["dedup_window_secs"], 300);
@@ -387,7 +391,7 @@ async fn readings_change_at_run_time(#[values(Backend::Memory, Backend::Sqlite)]
 #[rstest]
 #[tokio::test]
 async fn reset_whole_app_or_listed_groups(
-    #[values(Backend::Memory, Backend::Sqlite)] backend: Backend,
+    #[values(Backend::Memory, Backend::Sqlite, Backend::Postgres)] backend: Backend,
 ) {
     let s = TestServer::with(Opts::default().on(backend)).await;
     for id in ["r1", "r2", "r3"] {
@@ -411,8 +415,8 @@ async fn reset_whole_app_or_listed_groups(
 #[rstest]
 #[tokio::test]
 async fn a_dump_loads_into_a_fresh_server_identically(
-    #[values(Backend::Memory, Backend::Sqlite)] from: Backend,
-    #[values(Backend::Memory, Backend::Sqlite)] to: Backend,
+    #[values(Backend::Memory, Backend::Sqlite, Backend::Postgres)] from: Backend,
+    #[values(Backend::Memory, Backend::Sqlite, Backend::Postgres)] to: Backend,
 ) {
     let a = TestServer::with(Opts::default().on(from)).await;
     let v = a

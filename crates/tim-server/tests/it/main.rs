@@ -9,8 +9,9 @@ mod crash;
 mod gateway;
 mod groups;
 mod import_msg;
-#[cfg(feature = "mutants")]
-mod mutants;
+mod pg;
 mod process;
+mod replicas;
 mod store;
+mod store_model;
 mod support;

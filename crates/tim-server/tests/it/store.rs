@@ -1,5 +1,7 @@
-//! The shared store suite: every test runs once per backend (`memory`, `sqlite` on a temp file),
-//! plus SQLite-only tests of durability, WAL mode and mid-call failures.
+//! The shared store suite: every test runs once per backend (`memory`, `sqlite` on a temp file,
+//! `postgres` on a fresh database of the test server, see `pg.rs`), plus SQLite-only tests of
+//! durability, WAL mode and mid-call failures, and PostgreSQL-only tests of several stores
+//! (replicas) on one database.
 
 use std::ops::Deref;
 use std::path::{Path, PathBuf};
@@ -12,6 +14,7 @@ use tim_model::api::import_group::GroupProfile;
 use tim_model::api::AppDefinedData;
 use tim_model::GroupType;
 use tim_server::store::memory::MemoryStore;
+use tim_server::store::postgres::PostgresStore;
 use tim_server::store::sqlite::SqliteStore;
 use tim_server::store::{
     DedupRule, MemberInsert, MemberRecord, NewGroup, NewMember, NewMessage, Role, Store,
@@ -55,6 +58,15 @@ fn sqlite() -> Backend {
     Backend {
         store: Arc::new(store),
         _dir: Some(dir),
+    }
+}
+
+fn postgres() -> Backend {
+    let url = crate::pg::fresh_database();
+    let store = PostgresStore::open(&url).unwrap();
+    Backend {
+        store: Arc::new(store),
+        _dir: None,
     }
 }
 
@@ -224,6 +236,7 @@ fn assert_missing_everywhere(s: &dyn Store, group_id: &str) {
 #[rstest]
 #[case::memory(memory())]
 #[case::sqlite(sqlite())]
+#[case::postgres(postgres())]
 fn create_and_read_back(#[case] s: Backend) {
     let group = new_group(
         "g1",
@@ -279,6 +292,7 @@ fn create_and_read_back(#[case] s: Backend) {
 #[rstest]
 #[case::memory(memory())]
 #[case::sqlite(sqlite())]
+#[case::postgres(postgres())]
 fn unknown_group_type_and_bare_profile_round_trip(#[case] s: Backend) {
     let group = NewGroup {
         group_id: "g-bare".into(),
@@ -298,6 +312,7 @@ fn unknown_group_type_and_bare_profile_round_trip(#[case] s: Backend) {
 #[rstest]
 #[case::memory(memory())]
 #[case::sqlite(sqlite())]
+#[case::postgres(postgres())]
 fn create_with_repeated_account_keeps_first(#[case] s: Backend) {
     let created = s
         .create_group(new_group(
@@ -317,6 +332,7 @@ fn create_with_repeated_account_keeps_first(#[case] s: Backend) {
 #[rstest]
 #[case::memory(memory())]
 #[case::sqlite(sqlite())]
+#[case::postgres(postgres())]
 fn group_id_taken(#[case] s: Backend) {
     create(&*s, "g1");
     s.import_messages("g1", &batch(1, 3), RULE).unwrap();
@@ -341,6 +357,7 @@ fn group_id_taken(#[case] s: Backend) {
 #[rstest]
 #[case::memory(memory())]
 #[case::sqlite(sqlite())]
+#[case::postgres(postgres())]
 fn never_created_group_is_not_found_everywhere(#[case] s: Backend) {
     create(&*s, "other");
     assert_missing_everywhere(&*s, "nope");
@@ -349,6 +366,7 @@ fn never_created_group_is_not_found_everywhere(#[case] s: Backend) {
 #[rstest]
 #[case::memory(memory())]
 #[case::sqlite(sqlite())]
+#[case::postgres(postgres())]
 fn destroy_then_not_found_and_id_reusable(#[case] s: Backend) {
     create(&*s, "g1");
     create(&*s, "g2");
@@ -387,6 +405,7 @@ fn destroy_then_not_found_and_id_reusable(#[case] s: Backend) {
 #[rstest]
 #[case::memory(memory())]
 #[case::sqlite(sqlite())]
+#[case::postgres(postgres())]
 fn seq_starts_at_1_and_increases_without_gaps_across_calls(#[case] s: Backend) {
     create(&*s, "g1");
     let mut all = Vec::new();
@@ -409,6 +428,7 @@ fn seq_starts_at_1_and_increases_without_gaps_across_calls(#[case] s: Backend) {
 #[rstest]
 #[case::memory(memory())]
 #[case::sqlite(sqlite())]
+#[case::postgres(postgres())]
 fn outcome_reports_send_time_and_groups_are_independent(#[case] s: Backend) {
     create(&*s, "a");
     create(&*s, "b");
@@ -428,6 +448,7 @@ fn outcome_reports_send_time_and_groups_are_independent(#[case] s: Backend) {
 #[rstest]
 #[case::memory(memory())]
 #[case::sqlite(sqlite())]
+#[case::postgres(postgres())]
 fn duplicate_within_window_is_not_stored(#[case] s: Backend) {
     create(&*s, "g1");
     let t = T0 + 1000;
@@ -456,6 +477,7 @@ fn duplicate_within_window_is_not_stored(#[case] s: Backend) {
 #[rstest]
 #[case::memory(memory())]
 #[case::sqlite(sqlite())]
+#[case::postgres(postgres())]
 fn same_random_just_outside_window_is_stored(#[case] s: Backend) {
     create(&*s, "g1");
     let t = T0 + 1000;
@@ -477,6 +499,7 @@ fn same_random_just_outside_window_is_stored(#[case] s: Backend) {
 #[rstest]
 #[case::memory(memory())]
 #[case::sqlite(sqlite())]
+#[case::postgres(postgres())]
 fn window_is_the_callers(#[case] s: Backend) {
     create(&*s, "g1");
     let t = T0 + 1000;
@@ -497,6 +520,7 @@ fn window_is_the_callers(#[case] s: Backend) {
 #[rstest]
 #[case::memory(memory())]
 #[case::sqlite(sqlite())]
+#[case::postgres(postgres())]
 fn window_0_detects_no_duplicates(#[case] s: Backend) {
     create(&*s, "g1");
     let t = T0 + 1000;
@@ -537,6 +561,7 @@ fn window_0_detects_no_duplicates(#[case] s: Backend) {
 #[rstest]
 #[case::memory(memory())]
 #[case::sqlite(sqlite())]
+#[case::postgres(postgres())]
 fn wall_clock_measures_import_time(#[case] s: Backend) {
     create(&*s, "g1");
     let t = T0 + 1000;
@@ -585,6 +610,7 @@ fn wall_clock_measures_import_time(#[case] s: Backend) {
 #[rstest]
 #[case::memory(memory())]
 #[case::sqlite(sqlite())]
+#[case::postgres(postgres())]
 fn wall_clock_within_one_call(#[case] s: Backend) {
     create(&*s, "g1");
     create(&*s, "g2");
@@ -614,6 +640,7 @@ fn wall_clock_within_one_call(#[case] s: Backend) {
 #[rstest]
 #[case::memory(memory())]
 #[case::sqlite(sqlite())]
+#[case::postgres(postgres())]
 fn imported_at_survives_a_switch_of_clock(#[case] s: Backend) {
     create(&*s, "g1");
     let t = T0 + 1000;
@@ -651,6 +678,7 @@ fn imported_at_survives_a_switch_of_clock(#[case] s: Backend) {
 #[rstest]
 #[case::memory(memory())]
 #[case::sqlite(sqlite())]
+#[case::postgres(postgres())]
 fn generated_randoms_never_dedup(#[case] s: Backend) {
     create(&*s, "g1");
     let t = T0 + 1000;
@@ -687,6 +715,7 @@ fn generated_randoms_never_dedup(#[case] s: Backend) {
 #[rstest]
 #[case::memory(memory())]
 #[case::sqlite(sqlite())]
+#[case::postgres(postgres())]
 fn duplicates_within_one_call(#[case] s: Backend) {
     create(&*s, "g1");
     let t = T0 + 1000;
@@ -722,6 +751,7 @@ fn duplicates_within_one_call(#[case] s: Backend) {
 #[rstest]
 #[case::memory(memory())]
 #[case::sqlite(sqlite())]
+#[case::postgres(postgres())]
 fn a_duplicate_is_never_an_original(#[case] s: Backend) {
     create(&*s, "g1");
     let t = T0 + 1000;
@@ -743,6 +773,7 @@ fn a_duplicate_is_never_an_original(#[case] s: Backend) {
 #[rstest]
 #[case::memory(memory())]
 #[case::sqlite(sqlite())]
+#[case::postgres(postgres())]
 fn several_originals_report_the_earliest(#[case] s: Backend) {
     create(&*s, "g1");
     let t = T0 + 1000;
@@ -759,6 +790,7 @@ fn several_originals_report_the_earliest(#[case] s: Backend) {
 #[rstest]
 #[case::memory(memory())]
 #[case::sqlite(sqlite())]
+#[case::postgres(postgres())]
 fn import_snapshot_is_group_and_duplicates_in_one_read(#[case] s: Backend) {
     assert_eq!(
         s.import_snapshot("g1", &[Some((42, T0))], RULE).unwrap(),
@@ -793,6 +825,7 @@ fn import_snapshot_is_group_and_duplicates_in_one_read(#[case] s: Backend) {
 #[rstest]
 #[case::memory(memory())]
 #[case::sqlite(sqlite())]
+#[case::postgres(postgres())]
 fn find_duplicates_applies_the_import_rule_read_only(#[case] s: Backend) {
     create(&*s, "g1");
     let t = T0 + 1000;
@@ -846,6 +879,7 @@ fn find_duplicates_applies_the_import_rule_read_only(#[case] s: Backend) {
 #[rstest]
 #[case::memory(memory())]
 #[case::sqlite(sqlite())]
+#[case::postgres(postgres())]
 fn import_resets_every_unread_count(#[case] s: Backend) {
     create(&*s, "g1");
     s.import_messages("g1", &batch(1, 10), RULE).unwrap();
@@ -876,6 +910,7 @@ fn import_resets_every_unread_count(#[case] s: Backend) {
 #[rstest]
 #[case::memory(memory())]
 #[case::sqlite(sqlite())]
+#[case::postgres(postgres())]
 fn import_members_clamps_unread(#[case] s: Backend) {
     create(&*s, "g1");
     s.import_messages("g1", &batch(1, 5), RULE).unwrap();
@@ -913,6 +948,7 @@ fn import_members_clamps_unread(#[case] s: Backend) {
 #[rstest]
 #[case::memory(memory())]
 #[case::sqlite(sqlite())]
+#[case::postgres(postgres())]
 fn already_member_changes_nothing(#[case] s: Backend) {
     create(&*s, "g1");
     s.import_messages("g1", &batch(1, 5), RULE).unwrap();
@@ -956,6 +992,7 @@ fn already_member_changes_nothing(#[case] s: Backend) {
 #[rstest]
 #[case::memory(memory())]
 #[case::sqlite(sqlite())]
+#[case::postgres(postgres())]
 fn set_unread_clamps_and_ignores_non_members(#[case] s: Backend) {
     create(&*s, "g1");
     // No messages yet: everything clamps to 0.
@@ -994,6 +1031,7 @@ fn set_unread_clamps_and_ignores_non_members(#[case] s: Backend) {
 #[rstest]
 #[case::memory(memory())]
 #[case::sqlite(sqlite())]
+#[case::postgres(postgres())]
 fn members_ordered_by_join_time_then_account(#[case] s: Backend) {
     s.create_group(new_group(
         "g1",
@@ -1029,6 +1067,7 @@ fn members_ordered_by_join_time_then_account(#[case] s: Backend) {
 #[rstest]
 #[case::memory(memory())]
 #[case::sqlite(sqlite())]
+#[case::postgres(postgres())]
 fn history_pages_newest_first(#[case] s: Backend) {
     create(&*s, "g1");
     s.import_messages("g1", &batch(1, 20), RULE).unwrap();
@@ -1056,6 +1095,7 @@ fn history_pages_newest_first(#[case] s: Backend) {
 #[rstest]
 #[case::memory(memory())]
 #[case::sqlite(sqlite())]
+#[case::postgres(postgres())]
 fn history_returns_messages_byte_exact(#[case] s: Backend) {
     create(&*s, "g1");
     let bodies = [
@@ -1100,6 +1140,7 @@ fn history_returns_messages_byte_exact(#[case] s: Backend) {
 #[rstest]
 #[case::memory(memory())]
 #[case::sqlite(sqlite())]
+#[case::postgres(postgres())]
 fn messages_after_pages_oldest_first(#[case] s: Backend) {
     create(&*s, "g1");
     create(&*s, "other");
@@ -1144,6 +1185,7 @@ fn messages_after_pages_oldest_first(#[case] s: Backend) {
 #[rstest]
 #[case::memory(memory())]
 #[case::sqlite(sqlite())]
+#[case::postgres(postgres())]
 fn messages_after_skips_nothing_for_duplicates(#[case] s: Backend) {
     create(&*s, "g1");
     let t = T0 + 1000;
@@ -1164,6 +1206,7 @@ fn messages_after_skips_nothing_for_duplicates(#[case] s: Backend) {
 #[rstest]
 #[case::memory(memory())]
 #[case::sqlite(sqlite())]
+#[case::postgres(postgres())]
 fn group_ids_page_ascending(#[case] s: Backend) {
     assert_eq!(s.group_ids(None, 10).unwrap(), Vec::<String>::new());
     for id in ["b", "a", "@TGS#2", "c", "aa", "é", "B"] {
@@ -1202,6 +1245,7 @@ fn group_ids_page_ascending(#[case] s: Backend) {
 #[rstest]
 #[case::memory(memory())]
 #[case::sqlite(sqlite())]
+#[case::postgres(postgres())]
 fn reset_removes_everything(#[case] s: Backend) {
     assert_eq!(s.reset().unwrap(), 0);
     for id in ["g1", "g2", "g3"] {
@@ -1244,6 +1288,7 @@ fn reset_removes_everything(#[case] s: Backend) {
 #[rstest]
 #[case::memory(memory(), "memory")]
 #[case::sqlite(sqlite(), "sqlite")]
+#[case::postgres(postgres(), "postgres")]
 fn kind_names_the_backend(#[case] s: Backend, #[case] kind: &str) {
     assert_eq!(s.kind(), kind);
 }
@@ -1254,6 +1299,7 @@ fn kind_names_the_backend(#[case] s: Backend, #[case] kind: &str) {
 #[rstest]
 #[case::memory(memory())]
 #[case::sqlite(sqlite())]
+#[case::postgres(postgres())]
 fn failed_calls_on_a_missing_group_leave_nothing(#[case] s: Backend) {
     assert_not_found(s.import_messages("g1", &batch(1, 5), RULE));
     assert_not_found(s.import_members("g1", &[member("carol", Role::Member, T0, Some(0))]));
@@ -1280,6 +1326,7 @@ fn failed_calls_on_a_missing_group_leave_nothing(#[case] s: Backend) {
 #[rstest]
 #[case::memory(memory())]
 #[case::sqlite(sqlite())]
+#[case::postgres(postgres())]
 fn concurrent_imports_get_gapless_unique_seqs(#[case] s: Backend) {
     const THREADS: u32 = 8;
     const CALLS: u32 = 4;
@@ -1319,6 +1366,300 @@ fn concurrent_imports_get_gapless_unique_seqs(#[case] s: Backend) {
     assert_eq!(history_seqs(&*s, "g1"), (1..=n).rev().collect::<Vec<_>>());
     let g = s.group("g1").unwrap().unwrap();
     assert_eq!((g.next_msg_seq, g.msg_count), (n + 1, n));
+}
+
+// ---------------------------------------------------------------------------------------------
+// PostgreSQL only: several stores on one database stand for several replicas
+
+/// `n` stores on one fresh database, and its URL.
+fn replicas(n: usize) -> (Vec<Arc<dyn Store>>, String) {
+    let url = crate::pg::fresh_database();
+    let stores = (0..n)
+        .map(|_| Arc::new(PostgresStore::open(&url).unwrap()) as Arc<dyn Store>)
+        .collect();
+    (stores, url)
+}
+
+/// Replicas importing into one group at once: every call's seqs are consecutive, and all of
+/// them together are 1..=n with no gap and no double.
+#[test]
+fn postgres_replicas_import_into_one_group_without_gap_or_double() {
+    const REPLICAS: usize = 3;
+    const THREADS: u32 = 4;
+    const CALLS: u32 = 5;
+    const PER_CALL: u32 = 20;
+    let (stores, _url) = replicas(REPLICAS);
+    create(&*stores[0], "g1");
+    let handles: Vec<_> = (0..THREADS * REPLICAS as u32)
+        .map(|thread| {
+            let store = Arc::clone(&stores[thread as usize % REPLICAS]);
+            std::thread::spawn(move || {
+                let mut mine = Vec::new();
+                for call in 0..CALLS {
+                    let first = (thread * CALLS + call) * PER_CALL;
+                    let out = store
+                        .import_messages("g1", &batch(first, PER_CALL), RULE)
+                        .unwrap();
+                    assert!(out.iter().all(|o| !o.duplicate));
+                    let call_seqs = seqs(&out);
+                    assert!(
+                        call_seqs.windows(2).all(|w| w[1] == w[0] + 1),
+                        "{call_seqs:?}"
+                    );
+                    mine.extend(call_seqs);
+                }
+                mine
+            })
+        })
+        .collect();
+    let mut all: Vec<u64> = handles
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
+    all.sort_unstable();
+    let n = u64::from(THREADS * REPLICAS as u32 * CALLS * PER_CALL);
+    assert_eq!(all, (1..=n).collect::<Vec<_>>());
+    for s in &stores {
+        assert_eq!(history_seqs(&**s, "g1"), (1..=n).rev().collect::<Vec<_>>());
+        let g = s.group("g1").unwrap().unwrap();
+        assert_eq!((g.next_msg_seq, g.msg_count), (n + 1, n));
+    }
+}
+
+/// Replicas importing into one group at once, each call refused when it is older than the
+/// group's newest message (the time-order rule, checked in `decide`) and re-sending randoms of
+/// the others (the duplicate rule): what is stored is in time order by `MsgSeq`, gap-free, and
+/// holds every supplied random once. Without the group's lock across the check and the write,
+/// a call checked against a stale newest time would store an older message after a newer one.
+#[test]
+fn postgres_replicas_check_rules_under_the_groups_lock() {
+    use rand::{Rng, SeedableRng};
+    const REPLICAS: usize = 3;
+    const THREADS: u64 = 4;
+    const CALLS: u64 = 25;
+    let rule = DedupRule::send_time(1_000_000);
+    let (stores, _url) = replicas(REPLICAS);
+    create(&*stores[0], "g1");
+    let handles: Vec<_> = (0..THREADS * REPLICAS as u64)
+        .map(|thread| {
+            let store = Arc::clone(&stores[thread as usize % REPLICAS]);
+            std::thread::spawn(move || {
+                let mut rng = rand::rngs::StdRng::seed_from_u64(thread);
+                let (mut accepted, mut refused) = (0u64, 0u64);
+                for _ in 0..CALLS {
+                    let t = T0 + rng.random_range(1..2_000);
+                    // Randoms from a pool all threads share: some are duplicates.
+                    let messages = vec![
+                        msg(t, rng.random_range(0..200)),
+                        msg(t, rng.random_range(0..200)),
+                    ];
+                    let candidates: Vec<_> = messages
+                        .iter()
+                        .map(|m| Some((m.random, m.send_time)))
+                        .collect();
+                    let mut decide = |snapshot: Option<tim_server::store::ImportSnapshot>| {
+                        let snapshot = snapshot.expect("the group exists");
+                        match snapshot.group.last_msg_time {
+                            Some(newest) if t < newest => None,
+                            _ => Some(messages.clone()),
+                        }
+                    };
+                    match store
+                        .import_checked("g1", &candidates, rule, &mut decide)
+                        .unwrap()
+                    {
+                        Some(_) => accepted += 1,
+                        None => refused += 1,
+                    }
+                }
+                (accepted, refused)
+            })
+        })
+        .collect();
+    let (accepted, _refused) = handles
+        .into_iter()
+        .map(|h| h.join().unwrap())
+        .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+    assert!(accepted > 0);
+    let history = stores[1].history("g1", None, usize::MAX).unwrap();
+    let n = history.len() as u64;
+    let by_seq: Vec<_> = history.iter().rev().collect();
+    assert_eq!(
+        by_seq.iter().map(|m| m.msg_seq).collect::<Vec<_>>(),
+        (1..=n).collect::<Vec<_>>()
+    );
+    assert!(
+        by_seq.windows(2).all(|w| w[0].send_time <= w[1].send_time),
+        "stored out of time order: {:?}",
+        by_seq
+            .iter()
+            .map(|m| (m.msg_seq, m.send_time))
+            .collect::<Vec<_>>()
+    );
+    let mut randoms: Vec<u32> = by_seq.iter().map(|m| m.random).collect();
+    randoms.sort_unstable();
+    let stored = randoms.len();
+    randoms.dedup();
+    assert_eq!(randoms.len(), stored, "a supplied random was stored twice");
+}
+
+/// A refused `import_checked` writes nothing, and releases the group for the next call.
+#[test]
+fn postgres_refused_import_checked_writes_nothing() {
+    let (stores, _url) = replicas(1);
+    let s = &stores[0];
+    create(&**s, "g1");
+    let refused = s
+        .import_checked("g1", &[], RULE, &mut |snapshot| {
+            assert!(snapshot.is_some());
+            None
+        })
+        .unwrap();
+    assert_eq!(refused, None);
+    assert_eq!(next_seq(&**s, "g1"), 1);
+    let missing = s.import_checked("nope", &[], RULE, &mut |snapshot| {
+        assert!(snapshot.is_none());
+        Some(batch(1, 1))
+    });
+    assert_not_found(missing);
+    let out = s.import_messages("g1", &batch(1, 2), RULE).unwrap();
+    assert_eq!(seqs(&out), vec![1, 2]);
+}
+
+/// The schema version is recorded; replicas starting together migrate once; a database at
+/// version 1 is upgraded with its data kept; a newer one is refused with what to do.
+#[test]
+fn postgres_schema_is_versioned() {
+    let version =
+        |url: &str| crate::pg::query_i64(url, "SELECT MAX(version) FROM tim_schema_migrations");
+    let url = crate::pg::fresh_database();
+    let opened: Vec<_> = (0..4)
+        .map(|_| {
+            let url = url.clone();
+            std::thread::spawn(move || PostgresStore::open(&url).map(drop))
+        })
+        .collect();
+    for o in opened {
+        o.join().unwrap().unwrap();
+    }
+    assert_eq!(version(&url), 2);
+    assert_eq!(
+        crate::pg::query_i64(&url, "SELECT COUNT(*) FROM tim_schema_migrations"),
+        2
+    );
+    // Back to version 1, with data.
+    {
+        let s = PostgresStore::open(&url).unwrap();
+        create(&s, "g1");
+        s.import_messages("g1", &batch(1, 3), RULE).unwrap();
+    }
+    crate::pg::execute(
+        &url,
+        "DROP TABLE tim_rate_limits, tim_config; DELETE FROM tim_schema_migrations WHERE version = 2",
+    );
+    let s = PostgresStore::open(&url).unwrap();
+    assert_eq!(version(&url), 2);
+    assert_eq!(history_seqs(&s, "g1"), vec![3, 2, 1]);
+    assert_eq!(
+        crate::pg::query_i64(&url, "SELECT COUNT(*) FROM tim_config"),
+        0
+    );
+    drop(s);
+    crate::pg::execute(
+        &url,
+        "INSERT INTO tim_schema_migrations (version) VALUES (99)",
+    );
+    let err = PostgresStore::open(&url).unwrap_err();
+    assert!(
+        matches!(err, StoreError::Backend(ref m) if m.contains("newer") && m.contains("(2)") && m.contains("--data")),
+        "{err}"
+    );
+}
+
+/// The URL's password never shows in an error.
+#[test]
+fn postgres_errors_hide_the_password() {
+    // Nothing listens on port 1.
+    let err = PostgresStore::open("postgres://tim:s3cret@127.0.0.1:1/tim").unwrap_err();
+    let shown = format!("{err} {err:?}");
+    assert!(!shown.contains("s3cret"), "{shown}");
+    assert!(shown.contains("no database connection"), "{shown}");
+    let err = PostgresStore::open("postgres://tim:s3cret@127.0.0.1:notaport/tim").unwrap_err();
+    let shown = format!("{err} {err:?}");
+    assert!(!shown.contains("s3cret"), "{shown}");
+    assert!(
+        shown.contains("postgres://user@host:port/database"),
+        "{shown}"
+    );
+}
+
+/// Replicas draw from one quota: at 1 request per second (burst 1), one request is allowed
+/// whichever replica takes it, until the quota is refilled; other keys are independent.
+#[test]
+fn postgres_rate_limit_is_shared_by_replicas() {
+    let (stores, _url) = replicas(2);
+    let shared: Vec<_> = stores.iter().map(|s| s.shared().unwrap()).collect();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let mut allowed = 0;
+        for i in 0..6 {
+            if shared[i % 2].take("app/cmd".into(), 1).await.unwrap() {
+                allowed += 1;
+            }
+        }
+        assert_eq!(allowed, 1);
+        assert!(shared[1].take("app/other".into(), 1).await.unwrap());
+        shared[1].refill().await.unwrap();
+        assert!(shared[0].take("app/cmd".into(), 1).await.unwrap());
+        assert!(!shared[1].take("app/cmd".into(), 1).await.unwrap());
+        // A burst of `per_second` is allowed at once, one more is not.
+        let mut allowed = 0;
+        for i in 0..8 {
+            if shared[i % 2].take("app/burst".into(), 5).await.unwrap() {
+                allowed += 1;
+            }
+        }
+        assert!((5..=6).contains(&allowed), "{allowed}");
+    });
+    assert!(stores.iter().all(|s| s.kind() == "postgres"));
+    assert!(MemoryStore::new().shared().is_none());
+}
+
+/// A configuration one replica publishes reaches the others' subscribers, not its own.
+#[test]
+fn postgres_config_reaches_other_replicas() {
+    let (stores, _url) = replicas(3);
+    let shared: Vec<_> = stores.iter().map(|s| s.shared().unwrap()).collect();
+    let (tx, rx) = std::sync::mpsc::channel::<(usize, String)>();
+    for (i, s) in shared.iter().enumerate() {
+        let tx = std::sync::Mutex::new(tx.clone());
+        s.subscribe_config(Box::new(move |json| {
+            let _ = tx.lock().unwrap().send((i, json.to_owned()));
+        }));
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let wait = std::time::Duration::from_secs(10);
+    for (publisher, doc) in [(0, "{\"a\":1}"), (2, "{\"a\":2}")] {
+        runtime
+            .block_on(shared[publisher].publish_config(doc.into()))
+            .unwrap();
+        let mut got: Vec<_> = (0..2).map(|_| rx.recv_timeout(wait).unwrap()).collect();
+        got.sort();
+        let others: Vec<_> = (0..3)
+            .filter(|i| *i != publisher)
+            .map(|i| (i, doc.to_owned()))
+            .collect();
+        assert_eq!(got, others);
+    }
+    assert!(rx
+        .recv_timeout(std::time::Duration::from_millis(300))
+        .is_err());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1674,6 +2015,7 @@ fn sqlite_upgrades_a_version_1_file() {
 #[rstest]
 #[case::memory(memory())]
 #[case::sqlite(sqlite())]
+#[case::postgres(postgres())]
 fn members_carry_their_newest_send_time(#[case] s: Backend) {
     create(&*s, "g1");
     create(&*s, "g2");

@@ -24,6 +24,8 @@ pub enum Backend {
     Memory,
     /// SQLite on a temporary file.
     Sqlite,
+    /// PostgreSQL: a fresh database of the test server (`pg.rs`).
+    Postgres,
 }
 
 /// Options of a test server.
@@ -89,8 +91,6 @@ pub fn config(opts: &Opts) -> ServerConfig {
         seed: None,
         control: opts.control,
         dev_defaults: Vec::new(),
-        #[cfg(feature = "mutants")]
-        variant: None,
     }
 }
 
@@ -109,6 +109,15 @@ impl TestServer {
                 let dir = tempfile::tempdir().unwrap();
                 let store = SqliteStore::open(&dir.path().join("tim.db")).unwrap();
                 (Arc::new(store), Some(dir))
+            }
+            Backend::Postgres => {
+                let url = crate::pg::fresh_database();
+                let store = tokio::task::spawn_blocking(move || {
+                    tim_server::store::postgres::PostgresStore::open(&url).unwrap()
+                })
+                .await
+                .unwrap();
+                (Arc::new(store), None)
             }
         };
         let clock = Arc::new(ManualClock::new(NOW));
