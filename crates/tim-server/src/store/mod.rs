@@ -224,6 +224,45 @@ impl DedupRule {
     pub const fn is_off(&self) -> bool {
         self.window_secs <= 0
     }
+
+    /// `(msg_seq, send_time)` of the earliest of `known` with `random` that this rule makes a
+    /// message sent at `send_time` a duplicate of (never, when detection is off). The one reading
+    /// of the rule for the SQLite and PostgreSQL backends, which find `known` in SQL.
+    pub(crate) fn earliest(
+        self,
+        known: &[Supplied],
+        random: u32,
+        send_time: i64,
+    ) -> Option<(u64, i64)> {
+        if self.is_off() {
+            return None;
+        }
+        let window = self.window_secs;
+        known
+            .iter()
+            .filter(|&&(r, _, t, imported_at)| {
+                r == random
+                    && match self.clock {
+                        DedupClock::SendTime => t.abs_diff(send_time) <= window.unsigned_abs(),
+                        // `now - imported_at <= window`, without overflow; NULL never matches.
+                        DedupClock::Wall => {
+                            imported_at.is_some_and(|at| at >= self.now.saturating_sub(window))
+                        }
+                    }
+            })
+            .min_by_key(|&&(_, seq, _, _)| seq)
+            .map(|&(_, seq, t, _)| (seq, t))
+    }
+}
+
+/// A stored message with a supplied random, as a backend finds the candidates of
+/// [`DedupRule::earliest`]: `(random, msg_seq, send_time, imported_at)` (`imported_at` is `None`
+/// for SQLite rows stored before schema version 2).
+pub(crate) type Supplied = (u32, u64, i64, Option<i64>);
+
+/// A member's unread count as stored: never negative, never more than the group's messages.
+pub(crate) fn clamp_unread(unread: i64, msg_count: u64) -> u64 {
+    u64::try_from(unread).unwrap_or(0).min(msg_count)
 }
 
 /// The storage contract of the reference server. Every method is one atomic operation.

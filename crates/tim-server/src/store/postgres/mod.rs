@@ -43,8 +43,9 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::{IsolationLevel, NoTls};
 
 use super::{
-    DedupRule, GroupRecord, ImportSnapshot, MemberInsert, MemberRecord, NewGroup, NewMember,
-    NewMessage, Role, Shared, Store, StoreError, StoreResult, StoredMessage, StoredOutcome,
+    clamp_unread, DedupRule, GroupRecord, ImportSnapshot, MemberInsert, MemberRecord, NewGroup,
+    NewMember, NewMessage, Role, Shared, Store, StoreError, StoreResult, StoredMessage,
+    StoredOutcome, Supplied,
 };
 
 /// Most connections the pool opens (plus one listening for configuration changes).
@@ -183,10 +184,6 @@ fn signed(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
-fn clamp_unread(unread: i64, msg_count: u64) -> u64 {
-    u64::try_from(unread).unwrap_or(0).min(msg_count)
-}
-
 fn parse_role(s: &str) -> StoreResult<Role> {
     Role::parse(s)
         .ok_or_else(|| StoreError::Backend(format!("postgres: unknown member role {s:?}")))
@@ -202,9 +199,6 @@ fn stored_message(r: &tokio_postgres::Row) -> StoredMessage {
         cloud_custom_data: r.get(5),
     }
 }
-
-/// A stored message with a supplied random: `(random, msg_seq, send_time, imported_at)`.
-type Supplied = (u32, u64, i64, i64);
 
 /// Every stored message of `group_id` that could be the original of one of `candidates` under
 /// `dedup`, in one statement for the whole batch. Nothing when detection is off.
@@ -250,36 +244,10 @@ async fn find_supplied(
                 u32::try_from(r.get::<_, i64>(0)).unwrap_or(0),
                 unsigned(r.get(1)),
                 r.get(2),
-                r.get(3),
+                Some(r.get(3)),
             )
         })
         .collect())
-}
-
-/// `(msg_seq, send_time)` of the earliest of `known` with `random` that `dedup` makes a message
-/// sent at `send_time` a duplicate of (never, when detection is off).
-fn earliest(
-    known: &[Supplied],
-    random: u32,
-    send_time: i64,
-    dedup: DedupRule,
-) -> Option<(u64, i64)> {
-    if dedup.is_off() {
-        return None;
-    }
-    let window = dedup.window_secs;
-    known
-        .iter()
-        .filter(|&&(r, _, t, imported_at)| {
-            r == random
-                && match dedup.clock {
-                    DedupClock::SendTime => t.abs_diff(send_time) <= window.unsigned_abs(),
-                    // `now - imported_at <= window`, without overflow.
-                    DedupClock::Wall => imported_at >= dedup.now.saturating_sub(window),
-                }
-        })
-        .min_by_key(|&&(_, seq, _, _)| seq)
-        .map(|&(_, seq, t, _)| (seq, t))
 }
 
 /// For each candidate, whether the group already stores an original of it.
@@ -292,7 +260,7 @@ async fn duplicate_flags(
     let known = find_supplied(tx, group_id, candidates.iter().flatten().copied(), dedup).await?;
     Ok(candidates
         .iter()
-        .map(|c| c.is_some_and(|(random, t)| earliest(&known, random, t, dedup).is_some()))
+        .map(|c| c.is_some_and(|(random, t)| dedup.earliest(&known, random, t).is_some()))
         .collect())
 }
 
@@ -455,8 +423,7 @@ impl PostgresStore {
             let mut rows = Columns::default();
             for m in &messages {
                 if m.random_supplied {
-                    if let Some((msg_seq, msg_time)) =
-                        earliest(&known, m.random, m.send_time, dedup)
+                    if let Some((msg_seq, msg_time)) = dedup.earliest(&known, m.random, m.send_time)
                     {
                         outcomes.push(StoredOutcome {
                             msg_seq,
@@ -465,7 +432,7 @@ impl PostgresStore {
                         });
                         continue;
                     }
-                    known.push((m.random, unsigned(next_seq), m.send_time, dedup.now));
+                    known.push((m.random, unsigned(next_seq), m.send_time, Some(dedup.now)));
                 }
                 rows.seq.push(next_seq);
                 rows.from.push(&m.from_account);

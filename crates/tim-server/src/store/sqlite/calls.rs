@@ -10,8 +10,9 @@ use tim_model::GroupType;
 
 use super::{Fail, SqliteStore};
 use crate::store::{
-    DedupRule, GroupRecord, ImportSnapshot, MemberInsert, MemberRecord, NewGroup, NewMember,
-    NewMessage, Role, Store, StoreError, StoreResult, StoredMessage, StoredOutcome,
+    clamp_unread, DedupRule, GroupRecord, ImportSnapshot, MemberInsert, MemberRecord, NewGroup,
+    NewMember, NewMessage, Role, Store, StoreError, StoreResult, StoredMessage, StoredOutcome,
+    Supplied,
 };
 
 const SELECT_GROUP: &str = "
@@ -84,10 +85,6 @@ fn counters(tx: &Connection, group_id: &str) -> Result<(u64, u64, Option<i64>), 
         .ok_or(Fail::Store(StoreError::GroupNotFound))
 }
 
-/// A stored message with a supplied random: `(random, msg_seq, send_time, imported_at)`
-/// (`imported_at` is `None` for rows stored before schema version 2).
-type Supplied = (u32, u64, i64, Option<i64>);
-
 /// Every stored message of `group_id` that could be the original of one of `candidates` under
 /// `dedup` (same supplied random; send time within the window, or imported within the window
 /// before `dedup.now`), in a few statements for the whole batch rather than one per message.
@@ -131,34 +128,6 @@ fn find_supplied(
     Ok(found)
 }
 
-/// `(msg_seq, send_time)` of the earliest of `known` with `random` that `dedup` makes a message
-/// sent at `send_time` a duplicate of (never, when detection is off).
-fn earliest(
-    known: &[Supplied],
-    random: u32,
-    send_time: i64,
-    dedup: DedupRule,
-) -> Option<(u64, i64)> {
-    if dedup.is_off() {
-        return None;
-    }
-    let window = dedup.window_secs;
-    known
-        .iter()
-        .filter(|&&(r, _, t, imported_at)| {
-            r == random
-                && match dedup.clock {
-                    DedupClock::SendTime => t.abs_diff(send_time) <= window.unsigned_abs(),
-                    // `now - imported_at <= window`, without overflow; NULL never matches.
-                    DedupClock::Wall => {
-                        imported_at.is_some_and(|at| at >= dedup.now.saturating_sub(window))
-                    }
-                }
-        })
-        .min_by_key(|&&(_, seq, _, _)| seq)
-        .map(|&(_, seq, t, _)| (seq, t))
-}
-
 /// For each candidate, whether the group already stores an original of it.
 fn duplicate_flags(
     conn: &Connection,
@@ -169,7 +138,7 @@ fn duplicate_flags(
     let known = find_supplied(conn, group_id, candidates.iter().flatten().copied(), dedup)?;
     Ok(candidates
         .iter()
-        .map(|c| c.is_some_and(|(random, t)| earliest(&known, random, t, dedup).is_some()))
+        .map(|c| c.is_some_and(|(random, t)| dedup.earliest(&known, random, t).is_some()))
         .collect())
 }
 
@@ -183,10 +152,6 @@ fn stored_message(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredMessage> {
         body_json: r.get(4)?,
         cloud_custom_data: r.get(5)?,
     })
-}
-
-fn clamp_unread(unread: i64, msg_count: u64) -> u64 {
-    u64::try_from(unread).unwrap_or(0).min(msg_count)
 }
 
 fn parse_role(s: &str) -> Result<Role, Fail> {
@@ -328,7 +293,7 @@ impl Store for SqliteStore {
             let mut outcomes = Vec::with_capacity(messages.len());
             for m in &messages {
                 if m.random_supplied {
-                    let original = earliest(&known, m.random, m.send_time, dedup);
+                    let original = dedup.earliest(&known, m.random, m.send_time);
                     if let Some((msg_seq, msg_time)) = original {
                         outcomes.push(StoredOutcome {
                             msg_seq,
