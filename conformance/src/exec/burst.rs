@@ -70,8 +70,15 @@ impl CaseRun<'_> {
                 rest.push(x);
             }
         }
+        let mut lost: Vec<String> = Vec::new();
         for (i, reply) in firsts.into_iter().chain(rest) {
-            let reply = reply?;
+            let reply = match reply {
+                Ok(r) => r,
+                Err(e) => {
+                    lost.push(e.0);
+                    continue;
+                }
+            };
             if reply.http != exp.http.unwrap_or(200) {
                 bad_http.push(reply.http);
             }
@@ -82,6 +89,22 @@ impl CaseRun<'_> {
                 .unwrap_or(-1);
             *counts.entry(code).or_default() += 1;
             replies[i] = Some(reply);
+        }
+        // Calls that got no answer (the client's timeout, a connection error) may or may not have
+        // been processed: what the group gained cannot be judged exactly. All of them: the target
+        // went away (SETUP-ERROR); some: SKIP, saying why.
+        if lost.len() == n {
+            return Err(Abort::Setup(format!(
+                "target unreachable mid-case: no call of the burst got an answer: {}",
+                lost[0]
+            )));
+        }
+        if let Some(e) = lost.first() {
+            return Err(Abort::Skip(format!(
+                "{} of {n} calls of the burst got no answer from here (first: {e}); what the \
+                 target stored cannot be judged",
+                lost.len()
+            )));
         }
         let achieved = n as f64 / started.elapsed().as_secs_f64().max(1e-6);
         let limited = i64::from(ErrorCode::RATE_LIMITED.0);
