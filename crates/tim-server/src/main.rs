@@ -112,10 +112,9 @@ fn probe(mut listen: std::net::SocketAddr) -> anyhow::Result<String> {
         let mut stream = TcpStream::connect_timeout(&listen, TIMEOUT)?;
         stream.set_read_timeout(Some(TIMEOUT))?;
         stream.set_write_timeout(Some(TIMEOUT))?;
-        write!(
-            stream,
-            "GET {path} HTTP/1.1\r\nHost: {listen}\r\nConnection: close\r\n\r\n"
-        )?;
+        // One write: `write!` on an unbuffered stream sends each piece in its own segment.
+        let request = format!("GET {path} HTTP/1.1\r\nHost: {listen}\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes())?;
         let mut reply = Vec::new();
         stream.read_to_end(&mut reply)?;
         let reply = String::from_utf8_lossy(&reply);
@@ -238,10 +237,19 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         let handle = std::thread::spawn(move || {
             let (mut conn, _) = listener.accept().unwrap();
+            // Read the whole head before answering: closing with unread bytes would reset the
+            // connection before the client reads the answer.
+            let mut head = Vec::new();
             let mut buf = [0u8; 1024];
-            let n = conn.read(&mut buf).unwrap();
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = conn.read(&mut buf).unwrap();
+                if n == 0 {
+                    break;
+                }
+                head.extend_from_slice(&buf[..n]);
+            }
             conn.write_all(reply.as_bytes()).unwrap();
-            String::from_utf8_lossy(&buf[..n])
+            String::from_utf8_lossy(&head)
                 .lines()
                 .next()
                 .unwrap()
