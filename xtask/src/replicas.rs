@@ -38,19 +38,22 @@ pub fn run(root: &Path, args: &[String], locked: bool) -> Result<()> {
     if args.iter().any(|a| a == "--bench") {
         return bench(root, lock);
     }
-    let status = Command::new(cargo())
-        .current_dir(root)
-        .args(["build", "-q", "-p", "tim-server", "-p", "tim-conformance"])
-        .args(["-p", "tim-migrate", "--bins", "--example", "gen-corpus"])
-        .args(lock)
-        .status()
-        .context("running cargo build")?;
-    ensure!(status.success(), "cargo build failed");
+    cargo_build(
+        root,
+        lock,
+        &[
+            "-p",
+            "tim-server",
+            "-p",
+            "tim-conformance",
+            "-p",
+            "tim-migrate",
+        ],
+        &["--bins", "--example", "gen-corpus"],
+    )?;
     let bin = target_dir(root).join("debug");
-    let work = std::env::temp_dir().join(format!("tim-replicas-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&work);
-    std::fs::create_dir_all(&work)?;
-    let _cleanup = RemoveDir(work.clone());
+    let work = RemoveDir::fresh("tim-replicas")?;
+    let work = &work.0;
     let pg = Postgres::start(&work.join("pg"))?;
     eprintln!("==> replicas: PostgreSQL at {}", pg.describe());
     for edition in ["seed", "current"] {
@@ -105,28 +108,22 @@ fn conformance(bin: &Path, url: &str, edition: &str) -> Result<()> {
 /// (rate limit off; each run measures the bare baseline itself and prints the ratio), then
 /// `tim-load` at the quota through nginx with two replicas on PostgreSQL (rate limit on): p99.
 fn bench(root: &Path, lock: &[&str]) -> Result<()> {
-    let status = Command::new(cargo())
-        .current_dir(root)
-        .args([
-            "build",
-            "-q",
+    cargo_build(
+        root,
+        lock,
+        &[
             "--profile",
             "bench",
             "-p",
             "tim-server",
             "--bin",
             "tim-server",
-        ])
-        .args(["-p", "tim-benches", "--bin", "tim-load"])
-        .args(lock)
-        .status()
-        .context("running cargo build")?;
-    ensure!(status.success(), "cargo build failed");
+        ],
+        &["-p", "tim-benches", "--bin", "tim-load"],
+    )?;
     let bin = target_dir(root).join("release");
-    let work = std::env::temp_dir().join(format!("tim-replicas-bench-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&work);
-    std::fs::create_dir_all(&work)?;
-    let _cleanup = RemoveDir(work.clone());
+    let work = RemoveDir::fresh("tim-replicas-bench")?;
+    let work = &work.0;
     let pg = Postgres::start(&work.join("pg"))?;
     let duration = std::env::var("TIM_BENCH_DURATION").unwrap_or_else(|_| "10s".into());
     let runs: [(&str, usize, bool, &[&str]); 4] = [
@@ -784,8 +781,32 @@ fn unix_now() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
-/// Removes the work directory when dropped.
+/// `cargo build -q ARGS… [--locked]`, failing unless it succeeds.
+fn cargo_build(root: &Path, lock: &[&str], args: &[&str], more: &[&str]) -> Result<()> {
+    let status = Command::new(cargo())
+        .current_dir(root)
+        .args(["build", "-q"])
+        .args(args)
+        .args(more)
+        .args(lock)
+        .status()
+        .context("running cargo build")?;
+    ensure!(status.success(), "cargo build failed");
+    Ok(())
+}
+
+/// A work directory, removed when dropped.
 struct RemoveDir(PathBuf);
+
+impl RemoveDir {
+    /// An empty `<temp>/<prefix>-<pid>` directory.
+    fn fresh(prefix: &str) -> Result<RemoveDir> {
+        let dir = std::env::temp_dir().join(format!("{prefix}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        Ok(RemoveDir(dir))
+    }
+}
 
 impl Drop for RemoveDir {
     fn drop(&mut self) {

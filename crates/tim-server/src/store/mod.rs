@@ -79,6 +79,22 @@ pub struct GroupRecord {
     pub member_num: u64,
 }
 
+impl GroupRecord {
+    /// The record of `group` just created with `member_num` members: no messages yet.
+    pub(crate) fn created(group: NewGroup, member_num: u64) -> GroupRecord {
+        GroupRecord {
+            group_type: group.profile.group_type.clone(),
+            group_id: group.group_id,
+            create_time: group.create_time,
+            profile: group.profile,
+            next_msg_seq: 1,
+            last_msg_time: None,
+            msg_count: 0,
+            member_num,
+        }
+    }
+}
+
 /// A member to add.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewMember {

@@ -595,16 +595,7 @@ impl Store for PostgresStore {
                 .filter(|o| **o == MemberInsert::Added)
                 .count() as u64)
         })?;
-        Ok(GroupRecord {
-            group_type: group.profile.group_type.clone(),
-            group_id: group.group_id,
-            create_time: group.create_time,
-            profile: group.profile,
-            next_msg_seq: 1,
-            last_msg_time: None,
-            msg_count: 0,
-            member_num,
-        })
+        Ok(GroupRecord::created(group, member_num))
     }
 
     fn group(&self, group_id: &str) -> StoreResult<Option<GroupRecord>> {

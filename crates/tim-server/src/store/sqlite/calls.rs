@@ -194,16 +194,7 @@ impl Store for SqliteStore {
                     0
                 ])? as u64;
             }
-            Ok(GroupRecord {
-                group_type: group.profile.group_type.clone(),
-                group_id: group.group_id,
-                create_time: group.create_time,
-                profile: group.profile,
-                next_msg_seq: 1,
-                last_msg_time: None,
-                msg_count: 0,
-                member_num,
-            })
+            Ok(GroupRecord::created(group, member_num))
         })
     }
 
